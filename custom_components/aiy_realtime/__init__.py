@@ -1,0 +1,76 @@
+"""AIY Realtime: a speech-to-speech assistant on the OpenAI Realtime API for Home Assistant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .client import async_check_key, async_create_client, endpoint_from_data
+from .const import DOMAIN, LOGGER
+from .realtime.endpoint import Endpoint
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+PLATFORMS: list[Platform] = []
+
+
+@dataclass(slots=True)
+class AiyRealtimeData:
+    """What a loaded entry keeps while it runs."""
+
+    endpoint: Endpoint
+    client: openai.AsyncOpenAI
+
+
+type AiyRealtimeConfigEntry = ConfigEntry[AiyRealtimeData]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up the integration (config entries only)."""
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> bool:
+    """Check the key once, then keep a client for the entry's lifetime."""
+    endpoint = endpoint_from_data(entry.data)
+    client = await async_create_client(hass, endpoint)
+    try:
+        await async_check_key(client)
+    except openai.AuthenticationError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="invalid_auth"
+        ) from err
+    except openai.APIStatusError as err:
+        LOGGER.debug("Key check failed: %s", err)
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="api_error",
+            translation_placeholders={"status": str(err.status_code)},
+        ) from err
+    except openai.OpenAIError as err:
+        LOGGER.debug("Key check failed: %s", err)
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="cannot_connect"
+        ) from err
+
+    entry.runtime_data = AiyRealtimeData(endpoint=endpoint, client=client)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> bool:
+    """Unload the entry's platforms; the shared HTTP client stays HA's."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_reload_on_update(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> None:
+    """Apply changed subentries (agents added, edited or removed) by reloading."""
+    await hass.config_entries.async_reload(entry.entry_id)

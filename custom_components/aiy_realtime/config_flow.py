@@ -1,0 +1,290 @@
+"""Config flow: an API key and its endpoint, then one conversation subentry per agent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, override
+
+import openai
+import probatio
+
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
+from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_NAME, CONF_PROMPT
+from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers import llm
+from homeassistant.helpers.selector import (
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TemplateSelector,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .client import async_check_key, async_create_client, endpoint_from_data
+from .const import (
+    CONF_ADVANCED,
+    CONF_ENDPOINT,
+    CONF_ENDPOINT_URL,
+    CONF_GREETING,
+    CONF_MODEL,
+    CONF_TRANSCRIPTION_MODEL,
+    CONF_TURN_DETECTION,
+    CONF_VOICE,
+    DEFAULT_CONVERSATION_NAME,
+    DEFAULT_GREETING,
+    DEFAULT_MODEL,
+    DEFAULT_TITLE,
+    DEFAULT_TRANSCRIPTION_MODEL,
+    DEFAULT_TURN_DETECTION,
+    DEFAULT_VOICE,
+    DOMAIN,
+    LOGGER,
+    TRANSCRIPTION_MODELS,
+    TURN_DETECTIONS,
+    VOICES,
+)
+from .realtime.endpoint import EndpointKind, InvalidEndpointURL
+
+RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
+    CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
+    CONF_PROMPT: llm.DEFAULT_INSTRUCTIONS_PROMPT,
+    CONF_MODEL: DEFAULT_MODEL,
+    CONF_VOICE: DEFAULT_VOICE,
+    CONF_TRANSCRIPTION_MODEL: DEFAULT_TRANSCRIPTION_MODEL,
+    CONF_TURN_DETECTION: DEFAULT_TURN_DETECTION,
+    CONF_GREETING: DEFAULT_GREETING,
+}
+
+_PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+def _select(options: tuple[str, ...] | list[str], key: str) -> SelectSelector:
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=list(options), translation_key=key, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
+
+
+def _key_schema(with_endpoint: bool) -> probatio.Schema:
+    fields: dict[Any, Any] = {probatio.Required(CONF_API_KEY): _PASSWORD}
+    if with_endpoint:
+        fields[probatio.Optional(CONF_ADVANCED)] = section(
+            probatio.Schema(
+                {
+                    probatio.Required(CONF_ENDPOINT, default=EndpointKind.OPENAI.value): _select(
+                        [kind.value for kind in EndpointKind], CONF_ENDPOINT
+                    ),
+                    probatio.Optional(CONF_ENDPOINT_URL): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.URL)
+                    ),
+                }
+            ),
+            {"collapsed": True},
+        )
+    return probatio.Schema(fields)
+
+
+def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Entry data from the form: the advanced section folded in, the URL only where it counts."""
+    advanced = user_input.get(CONF_ADVANCED, {})
+    kind = advanced.get(CONF_ENDPOINT, EndpointKind.OPENAI.value)
+    data: dict[str, Any] = {CONF_API_KEY: user_input[CONF_API_KEY].strip(), CONF_ENDPOINT: kind}
+    if kind != EndpointKind.OPENAI and advanced.get(CONF_ENDPOINT_URL):
+        data[CONF_ENDPOINT_URL] = advanced[CONF_ENDPOINT_URL]
+    return data
+
+
+def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's suggested values for stored entry data (the key is never shown back)."""
+    return {
+        CONF_ADVANCED: {
+            CONF_ENDPOINT: data.get(CONF_ENDPOINT, EndpointKind.OPENAI.value),
+            CONF_ENDPOINT_URL: data.get(CONF_ENDPOINT_URL, ""),
+        }
+    }
+
+
+class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Ask for an API key (and where it is valid), and check it before creating the entry."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    @override
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Add a key."""
+        return await self._async_step_key(user_input, "user", with_endpoint=True)
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Start reauth after the endpoint refused the stored key."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new key for the same endpoint."""
+        return await self._async_step_key(user_input, "reauth_confirm", with_endpoint=False)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the key or the endpoint."""
+        return await self._async_step_key(user_input, "reconfigure", with_endpoint=True)
+
+    async def _async_step_key(
+        self, user_input: dict[str, Any] | None, step_id: str, *, with_endpoint: bool
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        existing = None
+        if self.source == SOURCE_REAUTH:
+            existing = self._get_reauth_entry()
+        elif self.source == SOURCE_RECONFIGURE:
+            existing = self._get_reconfigure_entry()
+
+        if user_input is not None:
+            data = _flatten(user_input)
+            if existing is not None and not with_endpoint:
+                data = {**existing.data, CONF_API_KEY: data[CONF_API_KEY]}
+            if self.source == SOURCE_USER:
+                self._async_abort_entries_match(data)
+            elif any(
+                entry.entry_id != existing.entry_id and dict(entry.data) == data
+                for entry in self._async_current_entries(include_ignore=False)
+                if existing is not None
+            ):
+                return self.async_abort(reason="already_configured")
+            errors = await self._async_validate(data)
+            if not errors:
+                if existing is not None:
+                    return self.async_update_reload_and_abort(existing, data=data)
+                return self.async_create_entry(
+                    title=DEFAULT_TITLE,
+                    data=data,
+                    subentries=[
+                        {
+                            "subentry_type": "conversation",
+                            "data": RECOMMENDED_CONVERSATION_OPTIONS,
+                            "title": DEFAULT_CONVERSATION_NAME,
+                            "unique_id": None,
+                        }
+                    ],
+                )
+
+        suggested = user_input or (_form_values(existing.data) if existing else None)
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(_key_schema(with_endpoint), suggested),
+            errors=errors,
+        )
+
+    async def _async_validate(self, data: Mapping[str, Any]) -> dict[str, str]:
+        """Errors for the form, keyed like HA expects; empty when the key works."""
+        try:
+            endpoint = endpoint_from_data(data)
+        except InvalidEndpointURL:
+            return {"base": "invalid_url"}
+        try:
+            await async_check_key(await async_create_client(self.hass, endpoint))
+        except openai.AuthenticationError, openai.PermissionDeniedError:
+            return {"base": "invalid_auth"}
+        except openai.APIConnectionError:
+            return {"base": "cannot_connect"}
+        except openai.NotFoundError:
+            return {"base": "endpoint_not_found"}
+        except openai.InternalServerError:
+            return {"base": "cannot_connect"}
+        except Exception:
+            LOGGER.exception("Unexpected error while checking the API key")
+            return {"base": "unknown"}
+        return {}
+
+    @classmethod
+    @callback
+    @override
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Agents are subentries: several per key."""
+        return {"conversation": ConversationSubentryFlow}
+
+
+class ConversationSubentryFlow(ConfigSubentryFlow):
+    """Create or change one Realtime agent."""
+
+    options: dict[str, Any]
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add an agent, starting from working defaults."""
+        self.options = dict(RECOMMENDED_CONVERSATION_OPTIONS)
+        return await self.async_step_init()
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change an agent."""
+        self.options = dict(self._get_reconfigure_subentry().data)
+        return await self.async_step_init()
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """One form with every agent setting."""
+        is_new = self.source == SOURCE_USER
+        if user_input is not None:
+            if not user_input.get(CONF_LLM_HASS_API):
+                user_input.pop(CONF_LLM_HASS_API, None)
+                self.options.pop(CONF_LLM_HASS_API, None)
+            self.options.update(user_input)
+            title = self.options.pop(CONF_NAME, None)
+            if is_new:
+                return self.async_create_entry(
+                    title=title or DEFAULT_CONVERSATION_NAME, data=self.options
+                )
+            return self.async_update_and_abort(
+                self._get_entry(), self._get_reconfigure_subentry(), data=self.options
+            )
+
+        apis = llm.async_get_apis(self.hass)
+        known = {api.id for api in apis}
+        if selected := self.options.get(CONF_LLM_HASS_API):
+            self.options[CONF_LLM_HASS_API] = [api for api in selected if api in known]
+
+        fields: dict[Any, Any] = {}
+        if is_new:
+            fields[probatio.Required(CONF_NAME, default=DEFAULT_CONVERSATION_NAME)] = str
+        fields.update(
+            {
+                probatio.Optional(CONF_PROMPT): TemplateSelector(),
+                probatio.Optional(CONF_LLM_HASS_API): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[SelectOptionDict(label=api.name, value=api.id) for api in apis],
+                        multiple=True,
+                    )
+                ),
+                probatio.Required(CONF_MODEL, default=DEFAULT_MODEL): str,
+                probatio.Required(CONF_VOICE, default=DEFAULT_VOICE): _select(VOICES, CONF_VOICE),
+                probatio.Required(
+                    CONF_TRANSCRIPTION_MODEL, default=DEFAULT_TRANSCRIPTION_MODEL
+                ): _select(TRANSCRIPTION_MODELS, CONF_TRANSCRIPTION_MODEL),
+                probatio.Required(CONF_TURN_DETECTION, default=DEFAULT_TURN_DETECTION): _select(
+                    TURN_DETECTIONS, CONF_TURN_DETECTION
+                ),
+                probatio.Optional(CONF_GREETING): TemplateSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
+        )

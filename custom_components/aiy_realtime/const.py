@@ -1,0 +1,51 @@
+"""Constants for AIY Realtime."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "aiy_realtime"
+LOGGER = logging.getLogger(__package__)
+
+CONF_ENDPOINT: Final = "endpoint"
+CONF_ENDPOINT_URL: Final = "endpoint_url"
+CONF_ADVANCED: Final = "advanced"
+
+CONF_MODEL: Final = "model"
+CONF_VOICE: Final = "voice"
+CONF_TRANSCRIPTION_MODEL: Final = "transcription_model"
+CONF_TURN_DETECTION: Final = "turn_detection"
+CONF_GREETING: Final = "greeting"
+
+DEFAULT_TITLE: Final = "AIY Realtime"
+DEFAULT_CONVERSATION_NAME: Final = "AIY Realtime assistant"
+DEFAULT_MODEL: Final = "gpt-realtime"
+DEFAULT_VOICE: Final = "marin"
+DEFAULT_TRANSCRIPTION_MODEL: Final = "gpt-4o-mini-transcribe"
+DEFAULT_TURN_DETECTION: Final = "server_vad"
+DEFAULT_GREETING: Final = "Greet the user briefly and ask how you can help."
+
+TRANSCRIPTION_NONE: Final = "none"
+TRANSCRIPTION_MODELS: Final = (
+    TRANSCRIPTION_NONE,
+    "gpt-4o-mini-transcribe",
+    "gpt-4o-transcribe",
+    "whisper-1",
+)
+TURN_DETECTION_NONE: Final = "none"
+TURN_DETECTIONS: Final = ("server_vad", "semantic_vad", TURN_DETECTION_NONE)
+VOICES: Final = (
+    "marin",
+    "cedar",
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "sage",
+    "shimmer",
+    "verse",
+)
+
+KEY_CHECK_TIMEOUT: Final = 10.0

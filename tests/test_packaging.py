@@ -1,0 +1,102 @@
+"""What HACS, hassfest and Home Assistant's installer check, checked here first."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+from packaging.requirements import Requirement
+
+import homeassistant
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPONENT = ROOT / "custom_components" / "aiy_realtime"
+HACS_KEYS = {
+    "content_in_root",
+    "country",
+    "filename",
+    "hacs",
+    "hide_default_branch",
+    "homeassistant",
+    "name",
+    "persistent_directory",
+    "render_readme",
+    "zip_release",
+}
+
+
+def test_hacs_json_has_only_allowed_keys() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert hacs["name"]
+    assert set(hacs) <= HACS_KEYS
+    assert [p.name for p in (ROOT / "custom_components").iterdir() if p.is_dir()] == [
+        "aiy_realtime"
+    ]
+
+
+def test_manifest_order_and_keys() -> None:
+    manifest = json.loads((COMPONENT / "manifest.json").read_text())
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+    assert manifest["domain"] == "aiy_realtime"
+    assert {"version", "config_flow", "iot_class", "issue_tracker", "codeowners"} <= set(keys)
+
+
+def test_manifest_requirements_install_under_home_assistant_pins() -> None:
+    constraints_file = Path(homeassistant.__file__).parent / "package_constraints.txt"
+    pins: dict[str, str] = {}
+    for raw in constraints_file.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if "==" in line and ";" not in line:
+            name, version = line.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    manifest = json.loads((COMPONENT / "manifest.json").read_text())
+    for text in manifest["requirements"]:
+        requirement = Requirement(text)
+        pinned = pins.get(requirement.name.lower())
+        if pinned is not None:
+            assert requirement.specifier.contains(pinned), f"{text} conflicts with HA's {pinned}"
+
+
+def test_minimum_home_assistant_is_the_tested_one() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    tested = tuple(int(p) for p in homeassistant.const.__version__.split(".")[:2])
+    minimum = tuple(int(p) for p in hacs["homeassistant"].split(".")[:2])
+    assert minimum == tested
+
+
+def test_english_translations_are_current() -> None:
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "translations.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_brand_icon_is_a_png() -> None:
+    assert (COMPONENT / "brand" / "icon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lower_layers_never_import_home_assistant() -> None:
+    for folder in ("realtime", "hardware"):
+        for path in (COMPONENT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                    if node.level and node.module is None:
+                        names = [alias.name for alias in node.names]
+                    if node.level >= 2:
+                        names.append("..")
+                for name in names:
+                    assert not name.startswith("homeassistant"), f"{path} imports {name}"
+                    assert name != "..", f"{path} imports the HA layer"
