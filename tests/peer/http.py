@@ -6,12 +6,17 @@ authenticates with an `api-key` header instead of a bearer token).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
 from dataclasses import dataclass, field
 import json
 from typing import Any
 
 from aiohttp import web
+
+from .call import PeerCall, new_id
+from .schema import ProtocolViolation, validate_session_config
+from .script import Script
 
 VALID_KEY = "sk-test-valid"
 MODELS = ("gpt-realtime", "gpt-realtime-mini", "gpt-4o-mini-transcribe")
@@ -66,6 +71,13 @@ class LocalRealtimePeer:
         self.last_headers: dict[str, dict[str, str]] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.script = Script()
+        self.calls: dict[str, PeerCall] = {}
+        self.all_calls: list[PeerCall] = []
+        self.secrets: set[str] = set()
+        self.hangups: list[str] = []
+        self.session_configs: list[dict[str, Any]] = []
+        self.violations: list[str] = []
 
     @property
     def url(self) -> str:
@@ -80,6 +92,9 @@ class LocalRealtimePeer:
         app = web.Application()
         for prefix in ("/v1", "/openai/v1"):
             app.router.add_get(f"{prefix}/models", self._models)
+            app.router.add_post(f"{prefix}/realtime/calls", self._create_call)
+            app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
+            app.router.add_post(f"{prefix}/realtime/calls/{{call_id}}/hangup", self._hangup)
         return app
 
     async def start(self) -> None:
@@ -92,23 +107,42 @@ class LocalRealtimePeer:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def close(self) -> None:
+        for call in list(self.calls.values()):
+            await call.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
-    def _authorized(self, request: web.Request) -> bool:
-        if request.path.startswith("/openai/"):
-            return request.headers.get("api-key") == self.api_key
-        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+    def _authorized(self, request: web.Request, *, ephemeral: bool = False) -> bool:
+        if request.path.startswith("/openai/") and request.headers.get("api-key") == self.api_key:
+            return True
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return bearer == self.api_key or (ephemeral and bearer in self.secrets)
 
-    async def _guard(self, request: web.Request, route: str) -> web.Response | None:
+    @property
+    def active_calls(self) -> int:
+        return len(self.calls)
+
+    def call(self) -> PeerCall:
+        """The one open call (tests with a single session)."""
+        (call,) = self.calls.values()
+        return call
+
+    def all_violations(self) -> list[str]:
+        """Everything off-schema seen on any call, in either direction."""
+        found = list(self.violations)
+        for call in self.all_calls:
+            found.extend(call.violations)
+        return found
+
+    async def _guard(
+        self, request: web.Request, route: str, *, ephemeral: bool = False
+    ) -> web.Response | None:
         """Count the request; answer with a queued fault or a 401 when there is one."""
         self.requests[route] += 1
         self.last_headers[route] = dict(request.headers)
         if fault := self.faults.take(route):
             if fault.delay:
-                import asyncio
-
                 await asyncio.sleep(fault.delay)
             return error_response(
                 fault.status,
@@ -116,7 +150,7 @@ class LocalRealtimePeer:
                 fault.message,
                 _ERROR_TYPES.get(fault.status, "server_error"),
             )
-        if not self._authorized(request):
+        if not self._authorized(request, ephemeral=ephemeral):
             return error_response(
                 401, "invalid_api_key", "Incorrect API key provided.", "invalid_request_error"
             )
@@ -132,3 +166,89 @@ class LocalRealtimePeer:
         return web.Response(
             text=json.dumps({"object": "list", "data": data}), content_type="application/json"
         )
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        ephemeral = bearer.startswith("ek_")
+        if (refused := await self._guard(request, "calls", ephemeral=ephemeral)) is not None:
+            return refused
+        session: dict[str, Any] = {}
+        if request.content_type == "application/sdp":
+            if not ephemeral:
+                return error_response(
+                    400,
+                    "invalid_request",
+                    "application/sdp needs a client secret",
+                    "invalid_request_error",
+                )
+            offer = await request.text()
+        elif request.content_type == "multipart/form-data":
+            form = await request.post()
+            offer = _field_text(form.get("sdp"))
+            raw_session = _field_text(form.get("session"))
+            try:
+                session = json.loads(raw_session) if raw_session else {}
+                validate_session_config(session)
+            except (ValueError, ProtocolViolation) as err:
+                self.violations.append(str(err))
+                return error_response(400, "invalid_value", str(err)[:300], "invalid_request_error")
+        else:
+            return error_response(
+                400,
+                "invalid_content_type",
+                f"unsupported {request.content_type}",
+                "invalid_request_error",
+            )
+        if "v=0" not in offer:
+            return error_response(
+                400, "invalid_offer", "The SDP offer is not valid.", "invalid_request_error"
+            )
+        self.session_configs.append(session)
+        call = PeerCall(new_id("rtc"), session, self.script)
+        call.on_closed = lambda c: self.calls.pop(c.call_id, None)
+        self.calls[call.call_id] = call
+        self.all_calls.append(call)
+        answer = await call.answer(offer)
+        prefix = "/openai/v1" if request.path.startswith("/openai/") else "/v1"
+        return web.Response(
+            status=201,
+            text=answer,
+            content_type="application/sdp",
+            headers={"Location": f"{prefix}/realtime/calls/{call.call_id}"},
+        )
+
+    async def _client_secret(self, request: web.Request) -> web.Response:
+        if (refused := await self._guard(request, "client_secrets")) is not None:
+            return refused
+        body = await request.json()
+        try:
+            validate_session_config(body.get("session") or {"type": "realtime"})
+        except ProtocolViolation as err:
+            self.violations.append(str(err))
+            return error_response(400, "invalid_value", str(err)[:300], "invalid_request_error")
+        value = new_id("ek")
+        self.secrets.add(value)
+        return web.json_response(
+            {"value": value, "expires_at": 1_900_000_000, "session": body.get("session") or {}}
+        )
+
+    async def _hangup(self, request: web.Request) -> web.Response:
+        if (refused := await self._guard(request, "hangup")) is not None:
+            return refused
+        call_id = request.match_info["call_id"]
+        self.hangups.append(call_id)
+        call = self.calls.get(call_id)
+        if call is None:
+            return error_response(404, "call_not_found", "No such call.", "invalid_request_error")
+        await call.close()
+        return web.Response(status=200)
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode()
+    return bytes(value.file.read()).decode()

@@ -1,0 +1,122 @@
+"""What a response produced: text, transcript, tool calls, status and token usage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one response (or a sum of several)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_cached_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def from_event(cls, usage: dict[str, Any] | None) -> Usage:
+        if not usage:
+            return cls()
+        given = usage.get("input_token_details") or {}
+        made = usage.get("output_token_details") or {}
+        return cls(
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            input_text_tokens=int(given.get("text_tokens") or 0),
+            input_audio_tokens=int(given.get("audio_tokens") or 0),
+            input_cached_tokens=int(given.get("cached_tokens") or 0),
+            output_text_tokens=int(made.get("text_tokens") or 0),
+            output_audio_tokens=int(made.get("audio_tokens") or 0),
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(*(getattr(self, name) + getattr(other, name) for name in self.__slots__))
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A function call the model made, arguments as the JSON text it sent."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(slots=True)
+class ResponseResult:
+    """One `response.done`."""
+
+    response_id: str
+    status: str
+    status_details: dict[str, Any] | None = None
+    text: str = ""
+    transcript: str = ""
+    usage: Usage = field(default_factory=Usage)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """A turn: a response and the follow-ups that tool calls led to."""
+
+    status: str
+    """completed, cancelled, failed, incomplete, tool_limit or closed."""
+    responses: list[ResponseResult] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(r.text or r.transcript for r in self.responses)
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for response in self.responses:
+            total = total + response.usage
+        return total
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        return [call for response in self.responses for call in response.tool_calls]
+
+
+class Turn:
+    """A handle on one requested (or server-started) turn: stream its text, await its end."""
+
+    def __init__(self, origin: str = "client") -> None:
+        self.origin = origin
+        self.tool_rounds = 0
+        self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
+        self._result: asyncio.Future[TurnResult] = asyncio.get_running_loop().create_future()
+        self.responses: list[ResponseResult] = []
+
+    @property
+    def done(self) -> bool:
+        return self._result.done()
+
+    def add_delta(self, text: str) -> None:
+        self._deltas.put_nowait(text)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        if not self._result.done():
+            self._result.set_result(TurnResult(status, list(self.responses), error))
+            self._deltas.put_nowait(None)
+
+    async def deltas(self) -> AsyncIterator[str]:
+        """Text (or audio transcript) as it arrives, across the turn's tool rounds."""
+        while (delta := await self._deltas.get()) is not None:
+            yield delta
+
+    async def result(self) -> TurnResult:
+        return await asyncio.shield(self._result)

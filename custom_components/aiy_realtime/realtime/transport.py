@@ -1,0 +1,161 @@
+"""One WebRTC peer connection to a Realtime answerer: the `oai-events` channel, one audio line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+import contextlib
+import logging
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from .errors import RealtimeConnectError, RealtimeError
+from .signaling import Signaling
+
+_LOGGER = logging.getLogger(__name__)
+
+CHANNEL_LABEL = "oai-events"
+
+
+class WebRTCTransport:
+    """Connects, carries JSON text both ways, hands over the remote audio track, hangs up.
+
+    Callbacks run on the event loop; none of them may raise into aiortc.
+    """
+
+    def __init__(
+        self,
+        signaling: Signaling,
+        *,
+        microphone: MediaStreamTrack | None = None,
+        ice_servers: Sequence[RTCIceServer] = (),
+        on_message: Callable[[str], None],
+        on_remote_audio: Callable[[MediaStreamTrack], None],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self._signaling = signaling
+        self._microphone = microphone
+        self._ice_servers = list(ice_servers)
+        self._on_message = on_message
+        self._on_remote_audio = on_remote_audio
+        self._on_lost = on_lost
+        self._pc: RTCPeerConnection | None = None
+        self._channel: RTCDataChannel | None = None
+        self._closing = False
+        self.call_id: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._channel is not None and self._channel.readyState == "open"
+
+    async def open(self, session: dict[str, Any], timeout: float) -> None:
+        """Offer, exchange, and wait until ICE/DTLS are connected and the channel is open."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._open(session)
+        except TimeoutError as err:
+            await self.close()
+            raise RealtimeConnectError(f"no connection within {timeout:g} s") from err
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _open(self, session: dict[str, Any]) -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
+        self._pc = pc
+        connected = asyncio.Event()
+        channel_open = asyncio.Event()
+        failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        # The channel and the audio line must exist before the offer is made.
+        channel = pc.createDataChannel(CHANNEL_LABEL)
+        self._channel = channel
+        if self._microphone is not None:
+            pc.addTransceiver(self._microphone, direction="sendrecv")
+        else:
+            pc.addTransceiver("audio", direction="recvonly")
+
+        @channel.on("open")
+        def _channel_opened() -> None:
+            channel_open.set()
+
+        @channel.on("message")
+        def _message(message: str | bytes) -> None:
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", "replace")
+            self._on_message(message)
+
+        @channel.on("close")
+        def _channel_closed() -> None:
+            self._lost("channel closed")
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                self._on_remote_audio(track)
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            state = pc.connectionState
+            _LOGGER.debug("peer connection %s", state)
+            if state == "connected":
+                connected.set()
+            elif state in ("failed", "closed"):
+                if not failed.done():
+                    failed.set_result(state)
+                if connected.is_set():
+                    self._lost(f"connection {state}")
+
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)  # gathers every candidate: no trickle ICE
+        answer = await self._signaling.exchange(pc.localDescription.sdp, session)
+        self.call_id = answer.call_id
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+
+        ready: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(connected.wait(), channel_open.wait())
+        )
+        waiting: set[asyncio.Future[Any]] = {ready, failed}
+        try:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not ready.done():
+                ready.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ready
+        if failed in done and not ready.done():
+            raise RealtimeConnectError(f"ICE/DTLS {failed.result()}")
+
+    def _lost(self, why: str) -> None:
+        if not self._closing:
+            self._closing = True
+            self._on_lost(why)
+
+    def send(self, text: str) -> None:
+        """Send one JSON event; raises if the channel is not open."""
+        if not self.is_open:
+            raise RealtimeError("the events channel is not open")
+        assert self._channel is not None
+        self._channel.send(text)
+
+    async def close(self) -> None:
+        """Close the peer connection and hang up the call. Safe to call more than once."""
+        self._closing = True
+        pc, self._pc = self._pc, None
+        self._channel = None
+        if pc is not None:
+            await pc.close()
+        call_id, self.call_id = self.call_id, None
+        if call_id:
+            try:
+                await self._signaling.hangup(call_id)
+            except Exception as err:  # the call ends on its own when the peer goes
+                _LOGGER.debug("hangup of %s failed: %s", call_id, err)

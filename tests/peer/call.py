@@ -1,0 +1,435 @@
+"""One call on the peer: an aiortc answerer that behaves like OpenAI's Realtime edge (GA)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import contextlib
+import itertools
+import json
+import logging
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+
+from .media import SpeechTrack, tone
+from .schema import ProtocolViolation, validate_client_event, validate_server_event
+from .script import Script
+
+_LOGGER = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{next(_ids):06d}"
+
+
+class PeerCall:
+    """State of one Realtime call: its session, conversation and the response being made."""
+
+    def __init__(self, call_id: str, session: dict[str, Any], script: Script) -> None:
+        self.call_id = call_id
+        self.script = script
+        self.session: dict[str, Any] = dict(session)
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.speech = SpeechTrack()
+        self.speech.on_drained = self._speech_drained
+        self.channel: RTCDataChannel | None = None
+        self.received: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.violations: list[str] = []
+        self.items: list[dict[str, Any]] = []
+        self.mic_frames = 0
+        self.responses = 0
+        self.closed = asyncio.Event()
+        self._response: asyncio.Task[None] | None = None
+        self._response_id: str | None = None
+        self._speaking_item: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.on_closed: Callable[[PeerCall], None] | None = None
+
+    # -- signalling -------------------------------------------------------------------------------
+
+    async def answer(self, offer_sdp: str) -> str:
+        pc = self.pc
+
+        @pc.on("datachannel")
+        def _channel(channel: RTCDataChannel) -> None:
+            self.channel = channel
+            channel.on("message", self._on_message)
+            self._send({"type": "session.created", "session": self._session_view()})
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            self._spawn(self._drain_mic(track))
+
+        @pc.on("connectionstatechange")
+        async def _state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.close()
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.sender.replaceTrack(self.speech)
+                transceiver.direction = "sendrecv"
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        return pc.localDescription.sdp
+
+    async def close(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        if self._response is not None:
+            self._response.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in [*self._tasks, *([self._response] if self._response else [])]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.speech.stop()
+        await self.pc.close()
+        if self.on_closed is not None:
+            self.on_closed(self)
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def inject_raw(self, text: str) -> None:
+        assert self.channel is not None
+        self.channel.send(text)
+
+    def inject(self, event: dict[str, Any]) -> None:
+        self._send(event)
+
+    async def expire(self) -> None:
+        """What OpenAI does at 60 minutes: an error, then the channel closes."""
+        self._send(
+            {
+                "type": "error",
+                "event_id": new_id("event"),
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "session_expired",
+                    "message": "Your session hit the maximum duration of 60 minutes.",
+                },
+            }
+        )
+        await asyncio.sleep(0.05)
+        await self.close()
+
+    async def vanish(self) -> None:
+        """The peer is gone without a word."""
+        await self.close()
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _send(self, event: dict[str, Any]) -> None:
+        event.setdefault("event_id", new_id("event"))
+        try:
+            validate_server_event(event)
+        except ProtocolViolation as err:  # the peer itself must stay faithful
+            self.violations.append(f"peer sent: {err}")
+        self.sent.append(event)
+        if self.closed.is_set():
+            return  # a closing peer says nothing more
+        if self.channel is not None and self.channel.readyState == "open":
+            self.channel.send(json.dumps(event))
+
+    def _error(self, code: str, message: str, event_id: str | None, kind: str) -> None:
+        self._send(
+            {
+                "type": "error",
+                "error": {"type": kind, "code": code, "message": message, "event_id": event_id},
+            }
+        )
+
+    async def _drain_mic(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                self.mic_frames += 1
+
+    def _on_message(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+        except ValueError:
+            self.violations.append(f"not JSON: {message!r:.100}")
+            self._error("invalid_json", "Invalid JSON", None, "invalid_request_error")
+            return
+        self.received.append(data)
+        try:
+            validate_client_event(data)
+        except ProtocolViolation as err:
+            self.violations.append(str(err))
+            self._error(
+                "invalid_value", str(err)[:300], data.get("event_id"), "invalid_request_error"
+            )
+            return
+        handler = getattr(self, "_on_" + data["type"].replace(".", "_"), None)
+        if handler is not None:
+            handler(data)
+
+    def _session_view(self) -> dict[str, Any]:
+        view: dict[str, Any] = {"type": "realtime", "model": "gpt-realtime"}
+        view.update((k, v) for k, v in self.session.items() if k not in {"id", "object"})
+        return view
+
+    def _on_session_update(self, event: dict[str, Any]) -> None:
+        self.session.update(event["session"])
+        self._send({"type": "session.updated", "session": self._session_view()})
+
+    def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
+        item = dict(event["item"])
+        item.setdefault("id", new_id("item"))
+        item.setdefault("object", "realtime.item")
+        item.setdefault("status", "completed")
+        self.items.append(item)
+        previous = self.items[-2]["id"] if len(self.items) > 1 else None
+        self._send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
+        self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
+
+    def _on_response_create(self, event: dict[str, Any]) -> None:
+        if self._response is not None and not self._response.done():
+            self._error(
+                "conversation_already_has_active_response",
+                "Conversation already has an active response in progress.",
+                event.get("event_id"),
+                "invalid_request_error",
+            )
+            return
+        self._response_id = new_id("resp")
+        self._response = asyncio.get_running_loop().create_task(
+            self._respond(self._response_id, event.get("response") or {})
+        )
+
+    def _on_response_cancel(self, event: dict[str, Any]) -> None:
+        if self._response is not None and not self._response.done():
+            self._response.cancel()
+
+    def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> None:
+        if self._speaking_item is not None:
+            self.speech.clear()
+            self._send(
+                {
+                    "type": "output_audio_buffer.cleared",
+                    "response_id": self._response_id or "",
+                }
+            )
+            self._speaking_item = None
+
+    def _speech_drained(self) -> None:
+        if self._speaking_item is not None:
+            self._speaking_item = None
+            self._send({"type": "output_audio_buffer.stopped", "response_id": self._response_id})
+
+    # -- responses -----------------------------------------------------------------------------
+
+    def _last_user_text(self) -> str:
+        for item in reversed(self.items):
+            if item.get("type") == "message" and item.get("role") == "user":
+                return " ".join(c.get("text", "") for c in item.get("content", []))
+        return ""
+
+    def _pending_tool_output(self) -> dict[str, Any] | None:
+        if self.items and self.items[-1].get("type") == "function_call_output":
+            return self.items[-1]
+        return None
+
+    async def _respond(self, response_id: str, request: dict[str, Any]) -> None:
+        self.responses += 1
+        modalities = request.get("output_modalities") or self.session.get("output_modalities")
+        audio = (modalities or ["audio"]) == ["audio"]
+        response: dict[str, Any] = {
+            "id": response_id,
+            "object": "realtime.response",
+            "status": "in_progress",
+            "output": [],
+            "output_modalities": ["audio" if audio else "text"],
+            "conversation_id": "conv_peer",
+        }
+        self._send({"type": "response.created", "response": dict(response)})
+        output: list[dict[str, Any]] = []
+        status, details = "completed", None
+        try:
+            if self.script.delay_before_response:
+                await asyncio.sleep(self.script.delay_before_response)
+            user_text = self._last_user_text()
+            rule = self.script.rule_for(user_text)
+            tool_output = self._pending_tool_output()
+            if request.get("instructions"):
+                reply = str(request["instructions"])
+            elif tool_output is not None and rule is not None and not rule.repeat:
+                reply = rule.then.replace("{output}", tool_output.get("output", ""))
+            elif rule is not None and rule.tool is not None:
+                output.append(await self._call_tool(response_id, rule.tool, rule.arguments_json))
+                reply = ""
+            else:
+                reply = self.script.reply(user_text)
+            if reply:
+                output.append(await self._say(response_id, reply, audio))
+        except asyncio.CancelledError:
+            status, details = "cancelled", {"type": "cancelled", "reason": "client_cancelled"}
+        words = max(1, sum(len(str(o)) for o in output) // 20)
+        response.update(
+            status=status,
+            status_details=details,
+            output=output,
+            usage={
+                "total_tokens": 40 + words,
+                "input_tokens": 40,
+                "output_tokens": words,
+                "input_token_details": {
+                    "text_tokens": 40,
+                    "audio_tokens": 0,
+                    "cached_tokens": 0,
+                    "image_tokens": 0,
+                },
+                "output_token_details": {
+                    "text_tokens": 0 if audio else words,
+                    "audio_tokens": words if audio else 0,
+                },
+            },
+        )
+        self._send({"type": "response.done", "response": response})
+
+    async def _call_tool(self, response_id: str, name: str, arguments: str) -> dict[str, Any]:
+        item = {
+            "id": new_id("item"),
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "call_id": new_id("call"),
+            "name": name,
+            "arguments": "",
+        }
+        self._send(
+            {
+                "type": "response.output_item.added",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": dict(item),
+            }
+        )
+        base = {
+            "response_id": response_id,
+            "item_id": item["id"],
+            "output_index": 0,
+            "call_id": item["call_id"],
+        }
+        self._send({"type": "response.function_call_arguments.delta", **base, "delta": arguments})
+        self._send(
+            {
+                "type": "response.function_call_arguments.done",
+                **base,
+                "name": name,
+                "arguments": arguments,
+            }
+        )
+        item.update(status="completed", arguments=arguments)
+        self.items.append(item)
+        self._send(
+            {
+                "type": "response.output_item.done",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        return item
+
+    async def _say(self, response_id: str, text: str, audio: bool) -> dict[str, Any]:
+        item_id = new_id("item")
+        kind = "output_audio" if audio else "output_text"
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        where = {"response_id": response_id, "item_id": item_id, "output_index": 0}
+        self._send(
+            {
+                "type": "response.output_item.added",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": dict(item),
+            }
+        )
+        self._send({"type": "conversation.item.added", "item": dict(item)})
+        part: dict[str, Any] = (
+            {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
+        )
+        self._send(
+            {"type": "response.content_part.added", **where, "content_index": 0, "part": dict(part)}
+        )
+        words = text.split(" ")
+        if audio:
+            self._speaking_item = item_id
+            self.speech.play(tone(max(0.2, self.script.seconds_per_word * len(words))))
+            self._send({"type": "output_audio_buffer.started", "response_id": response_id})
+        delta_type = (
+            "response.output_audio_transcript.delta" if audio else "response.output_text.delta"
+        )
+        try:
+            for index, word in enumerate(words):
+                if self.script.delay_per_delta:
+                    await asyncio.sleep(self.script.delay_per_delta)
+                piece = word if index == 0 else " " + word
+                self._send({"type": delta_type, **where, "content_index": 0, "delta": piece})
+        except asyncio.CancelledError:
+            if audio and self._speaking_item is not None:
+                # Like OpenAI on WebRTC: a cancelled response's audio is cut off.
+                self.speech.clear()
+                self._speaking_item = None
+                self._send({"type": "output_audio_buffer.cleared", "response_id": response_id})
+            raise
+        if audio:
+            self._send({"type": "response.output_audio.done", **where, "content_index": 0})
+            self._send(
+                {
+                    "type": "response.output_audio_transcript.done",
+                    **where,
+                    "content_index": 0,
+                    "transcript": text,
+                }
+            )
+            part = {"type": "audio", "transcript": text}
+            content = {"type": "output_audio", "transcript": text}
+        else:
+            self._send(
+                {"type": "response.output_text.done", **where, "content_index": 0, "text": text}
+            )
+            part = {"type": "text", "text": text}
+            content = {"type": "output_text", "text": text}
+        self._send(
+            {"type": "response.content_part.done", **where, "content_index": 0, "part": part}
+        )
+        item.update(status="completed", content=[content])
+        self.items.append(item)
+        self._send(
+            {
+                "type": "response.output_item.done",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        self._send({"type": "conversation.item.done", "item": item})
+        del kind
+        return item

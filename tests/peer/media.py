@@ -1,0 +1,69 @@
+"""The peer's voice: a paced 48 kHz track that plays queued tones and silence in between."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from fractions import Fraction
+import math
+import time
+
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+import av
+
+RATE = 48000
+FRAME = 960  # 20 ms
+
+
+def tone(seconds: float, frequency: float = 440.0, amplitude: float = 0.3) -> bytes:
+    """S16 mono PCM of a sine tone: stands in for speech, easy to detect in a sink."""
+    count = int(seconds * RATE)
+    peak = int(32767 * amplitude)
+    samples = (int(peak * math.sin(2 * math.pi * frequency * n / RATE)) for n in range(count))
+    return b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
+
+
+class SpeechTrack(MediaStreamTrack):
+    """Sends silence until speech is queued; calls `on_drained` when queued speech has played."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = bytearray()
+        self._pts = 0
+        self._start: float | None = None
+        self.on_drained: Callable[[], None] | None = None
+
+    @property
+    def playing(self) -> bool:
+        return bool(self._pending)
+
+    def play(self, pcm: bytes) -> None:
+        self._pending.extend(pcm)
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._pts / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        was_playing = bool(self._pending)
+        chunk = bytes(self._pending[: FRAME * 2])
+        del self._pending[: FRAME * 2]
+        chunk += bytes(FRAME * 2 - len(chunk))
+        if was_playing and not self._pending and self.on_drained is not None:
+            self.on_drained()
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
+        frame.planes[0].update(chunk)
+        frame.sample_rate = RATE
+        frame.pts = self._pts
+        frame.time_base = Fraction(1, RATE)
+        self._pts += FRAME
+        return frame

@@ -1,0 +1,49 @@
+"""What the peer's model says and does, scripted per test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+from typing import Any
+
+
+@dataclass(slots=True)
+class Rule:
+    """When the user's message contains `when`, call `tool` with `arguments`, then say `then`.
+
+    `arguments` may be a dict (sent as JSON) or a raw string (to send bad JSON on purpose).
+    `then` may use `{output}` for the tool's output.
+    """
+
+    when: str
+    tool: str | None = None
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    then: str = "Done."
+    say: str | None = None
+    """With no tool: the reply."""
+    repeat: bool = False
+    """Call the tool again after every output (a model stuck in a loop)."""
+
+    @property
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments)
+
+
+@dataclass(slots=True)
+class Script:
+    rules: list[Rule] = field(default_factory=list)
+    seconds_per_word: float = 0.06
+    delay_per_delta: float = 0.0
+    """A slow model: seconds between deltas."""
+    delay_before_response: float = 0.0
+
+    def rule_for(self, user_text: str) -> Rule | None:
+        return next((r for r in self.rules if r.when.lower() in user_text.lower()), None)
+
+    def reply(self, user_text: str) -> str:
+        rule = self.rule_for(user_text)
+        if rule is not None and rule.say is not None:
+            return rule.say
+        return f"You said: {user_text}"
