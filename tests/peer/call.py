@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import logging
+import time
 from typing import Any
 
 from aiortc import (
@@ -48,6 +49,8 @@ class PeerCall:
         self.items: list[dict[str, Any]] = []
         self.mic_frames = 0
         self.responses = 0
+        self.response_seconds: list[float] = []
+        """The peer's own time per response: response.create received to response.done sent."""
         self.closed = asyncio.Event()
         self._response: asyncio.Task[None] | None = None
         self._response_id: str | None = None
@@ -250,6 +253,7 @@ class PeerCall:
         return None
 
     async def _respond(self, response_id: str, request: dict[str, Any]) -> None:
+        started = time.perf_counter()
         self.responses += 1
         modalities = request.get("output_modalities") or self.session.get("output_modalities")
         audio = (modalities or ["audio"]) == ["audio"]
@@ -305,6 +309,7 @@ class PeerCall:
             },
         )
         self._send({"type": "response.done", "response": response})
+        self.response_seconds.append(time.perf_counter() - started)
 
     async def _call_tool(self, response_id: str, name: str, arguments: str) -> dict[str, Any]:
         item = {

@@ -64,8 +64,10 @@ _ERROR_TYPES = {
 class LocalRealtimePeer:
     """An aiohttp server speaking the Realtime API's HTTP surface on loopback."""
 
-    def __init__(self, api_key: str = VALID_KEY) -> None:
+    def __init__(self, api_key: str = VALID_KEY, *, keep_calls: bool = True) -> None:
         self.api_key = api_key
+        self.keep_calls = keep_calls
+        """Keep every call (with its events) for assertions; off for long benchmark runs."""
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
@@ -203,11 +205,13 @@ class LocalRealtimePeer:
             return error_response(
                 400, "invalid_offer", "The SDP offer is not valid.", "invalid_request_error"
             )
-        self.session_configs.append(session)
+        if self.keep_calls:
+            self.session_configs.append(session)
         call = PeerCall(new_id("rtc"), session, self.script)
         call.on_closed = lambda c: self.calls.pop(c.call_id, None)
         self.calls[call.call_id] = call
-        self.all_calls.append(call)
+        if self.keep_calls:
+            self.all_calls.append(call)
         answer = await call.answer(offer)
         prefix = "/openai/v1" if request.path.startswith("/openai/") else "/v1"
         return web.Response(
@@ -236,7 +240,8 @@ class LocalRealtimePeer:
         if (refused := await self._guard(request, "hangup")) is not None:
             return refused
         call_id = request.match_info["call_id"]
-        self.hangups.append(call_id)
+        if self.keep_calls:
+            self.hangups.append(call_id)
         call = self.calls.get(call_id)
         if call is None:
             return error_response(404, "call_not_found", "No such call.", "invalid_request_error")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -55,3 +56,19 @@ async def make_session(
     for session in made:
         await session.close()
     assert peer.all_violations() == []
+    # Nothing of the client's may outlive its sessions: no WebRTC, ICE or audio task.
+    await peer.close()
+    await asyncio.sleep(0.05)
+    assert webrtc_tasks_left() == []
+
+
+def webrtc_tasks_left() -> list[str]:
+    left = []
+    for task in asyncio.all_tasks():
+        if task is asyncio.current_task() or task.done():
+            continue
+        code = getattr(task.get_coro(), "cr_code", None)
+        where = code.co_filename if code is not None else ""
+        if any(part in where for part in ("aiortc", "aioice", "aiy_realtime")):
+            left.append(f"{task.get_name()} {where}")
+    return left
