@@ -345,6 +345,10 @@ class PeerCall:
             }
         )
         item.update(status="completed", arguments=arguments)
+        self._item_done(response_id, item)
+        return item
+
+    def _item_done(self, response_id: str, item: dict[str, Any]) -> None:
         self.items.append(item)
         self._send(
             {
@@ -354,11 +358,9 @@ class PeerCall:
                 "item": item,
             }
         )
-        return item
 
     async def _say(self, response_id: str, text: str, audio: bool) -> dict[str, Any]:
         item_id = new_id("item")
-        kind = "output_audio" if audio else "output_text"
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -426,15 +428,6 @@ class PeerCall:
             {"type": "response.content_part.done", **where, "content_index": 0, "part": part}
         )
         item.update(status="completed", content=[content])
-        self.items.append(item)
-        self._send(
-            {
-                "type": "response.output_item.done",
-                "response_id": response_id,
-                "output_index": 0,
-                "item": item,
-            }
-        )
+        self._item_done(response_id, item)
         self._send({"type": "conversation.item.done", "item": item})
-        del kind
         return item

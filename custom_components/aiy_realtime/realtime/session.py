@@ -173,8 +173,7 @@ class RealtimeSession:
             await self._transport.open(self.config.to_session(), self._connect_timeout)
             await self.configure(self.config, timeout=self._connect_timeout)
         except BaseException as err:
-            reason = CloseReason.ERROR
-            await self.close(reason, detail=str(err) or type(err).__name__)
+            await self.close(CloseReason.ERROR, detail=str(err) or type(err).__name__)
             raise
         self._settle_state()
 
@@ -239,9 +238,8 @@ class RealtimeSession:
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
-        if self._close_task is None or task is not self._close_task:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _check_open(self) -> None:
         if self._state in (SessionState.CLOSING, SessionState.CLOSED):
