@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -77,3 +77,62 @@ def mock_config_entry(hass: HomeAssistant) -> MockConfigEntry:
     )
     entry.add_to_hass(hass)
     return entry
+
+
+@pytest.fixture
+def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness fakes one network adapter (10.10.10.10); aioice must use loopback instead."""
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+@pytest.fixture
+async def lights(hass: HomeAssistant) -> None:
+    """Two real lights (template lights over input booleans); the bedroom is not exposed."""
+    from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
+
+    def light(name: str, switch: str) -> dict[str, object]:
+        target = {"entity_id": f"input_boolean.{switch}"}
+        return {
+            "name": name,
+            "unique_id": f"light-{switch}",
+            "state": f"{{{{ is_state('input_boolean.{switch}', 'on') }}}}",
+            "turn_on": {"action": "input_boolean.turn_on", "target": target},
+            "turn_off": {"action": "input_boolean.turn_off", "target": target},
+        }
+
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"kitchen": {}, "bedroom": {}}}
+    )
+    assert await async_setup_component(
+        hass,
+        "template",
+        {
+            "template": [
+                {"light": [light("Kitchen light", "kitchen"), light("Bedroom light", "bedroom")]}
+            ]
+        },
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get("light.kitchen_light") is not None
+    async_expose_entity(hass, "conversation", "light.kitchen_light", True)
+    async_expose_entity(hass, "conversation", "light.bedroom_light", False)
+
+
+@pytest.fixture
+async def agent_entry(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    mock_config_entry: MockConfigEntry,
+    loopback_ice: None,
+) -> AsyncGenerator[MockConfigEntry]:
+    """The recommended agent, set up against the peer; unloaded (sessions closed) afterwards."""
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield mock_config_entry
+    if mock_config_entry.state is ConfigEntryState.LOADED:
+        await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert openai_at_peer.active_calls == 0, "a session outlived its entry"
+    assert openai_at_peer.all_violations() == []

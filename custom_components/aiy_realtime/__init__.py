@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import openai
 
@@ -14,11 +14,14 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .client import async_check_key, async_create_client, endpoint_from_data
-from .const import DOMAIN, LOGGER
+from .const import CONF_MODEL, CONF_PRICES, DEFAULT_MODEL, DEFAULT_PRICES, DOMAIN, LOGGER
+from .conversations import ConversationSessions
 from .realtime.endpoint import Endpoint
+from .realtime.signaling import UnifiedSignaling
+from .usage import UsageMeter
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS: list[Platform] = []
+PLATFORMS: list[Platform] = [Platform.CONVERSATION, Platform.SENSOR]
 
 
 @dataclass(slots=True)
@@ -27,6 +30,9 @@ class AiyRealtimeData:
 
     endpoint: Endpoint
     client: openai.AsyncOpenAI
+    sessions: ConversationSessions
+    meters: dict[str, UsageMeter] = field(default_factory=dict)
+    """Per agent (subentry id)."""
 
 
 type AiyRealtimeConfigEntry = ConfigEntry[AiyRealtimeData]
@@ -60,14 +66,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
             translation_domain=DOMAIN, translation_key="cannot_connect"
         ) from err
 
-    entry.runtime_data = AiyRealtimeData(endpoint=endpoint, client=client)
+    prices = entry.options.get(CONF_PRICES, DEFAULT_PRICES)
+    entry.runtime_data = AiyRealtimeData(
+        endpoint=endpoint,
+        client=client,
+        sessions=ConversationSessions(hass, lambda: UnifiedSignaling(client)),
+        meters={
+            subentry_id: UsageMeter(subentry.data.get(CONF_MODEL, DEFAULT_MODEL), prices)
+            for subentry_id, subentry in entry.subentries.items()
+        },
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> bool:
-    """Unload the entry's platforms; the shared HTTP client stays HA's."""
+    """Close every open session and unload the platforms; the shared HTTP client stays HA's."""
+    await entry.runtime_data.sessions.async_close_all()
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

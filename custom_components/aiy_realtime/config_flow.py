@@ -16,6 +16,7 @@ from homeassistant.config_entries import (
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
+    OptionsFlow,
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_NAME, CONF_PROMPT
@@ -56,6 +57,7 @@ from .const import (
     TURN_DETECTIONS,
     VOICES,
 )
+from .options_flow import PricesOptionsFlow
 from .realtime.endpoint import EndpointKind, InvalidEndpointURL
 
 RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
@@ -211,6 +213,13 @@ class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
             LOGGER.exception("Unexpected error while checking the API key")
             return {"base": "unknown"}
         return {}
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Prices for the cost sensors."""
+        return PricesOptionsFlow()
 
     @classmethod
     @callback

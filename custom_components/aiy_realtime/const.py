@@ -49,3 +49,64 @@ VOICES: Final = (
 )
 
 KEY_CHECK_TIMEOUT: Final = 10.0
+
+CONNECT_TIMEOUT: Final = 15.0
+TURN_TIMEOUT: Final = 60.0
+"""Seconds one typed turn may take, tool rounds included, before the user is told."""
+MAX_TOOL_ROUNDS: Final = 10
+
+CONF_PRICES: Final = "prices"
+PRICE_KEYS: Final = (
+    "text_input",
+    "cached_text_input",
+    "text_output",
+    "audio_input",
+    "cached_audio_input",
+    "audio_output",
+)
+# USD per 1M tokens, as published in late 2026; the user edits them in the entry's options.
+DEFAULT_PRICES: Final[dict[str, dict[str, float]]] = {
+    "gpt-realtime": {
+        "text_input": 4.0,
+        "cached_text_input": 0.4,
+        "text_output": 16.0,
+        "audio_input": 32.0,
+        "cached_audio_input": 0.4,
+        "audio_output": 64.0,
+    },
+    "gpt-realtime-1.5": {
+        "text_input": 4.0,
+        "cached_text_input": 0.4,
+        "text_output": 16.0,
+        "audio_input": 32.0,
+        "cached_audio_input": 0.4,
+        "audio_output": 64.0,
+    },
+    "gpt-realtime-2": {
+        "text_input": 4.0,
+        "cached_text_input": 0.4,
+        "text_output": 24.0,
+        "audio_input": 32.0,
+        "cached_audio_input": 0.4,
+        "audio_output": 64.0,
+    },
+    "gpt-realtime-2.1": {
+        "text_input": 4.0,
+        "cached_text_input": 0.4,
+        "text_output": 24.0,
+        "audio_input": 32.0,
+        "cached_audio_input": 0.4,
+        "audio_output": 64.0,
+    },
+    "gpt-realtime-2.1-mini": {
+        "text_input": 0.6,
+        "cached_text_input": 0.06,
+        "text_output": 2.4,
+        "audio_input": 10.0,
+        "cached_audio_input": 0.3,
+        "audio_output": 20.0,
+    },
+}
+
+ISSUE_INSUFFICIENT_QUOTA: Final = "insufficient_quota"
+BILLING_URL: Final = "https://platform.openai.com/settings/organization/billing"

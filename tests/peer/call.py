@@ -49,6 +49,8 @@ class PeerCall:
         self.items: list[dict[str, Any]] = []
         self.mic_frames = 0
         self.responses = 0
+        self.fail_responses: list[tuple[str, str]] = []
+        """(type, code) of responses to fail, in order, like `insufficient_quota`."""
         self.response_seconds: list[float] = []
         """The peer's own time per response: response.create received to response.done sent."""
         self.closed = asyncio.Event()
@@ -247,6 +249,13 @@ class PeerCall:
                 return " ".join(c.get("text", "") for c in item.get("content", []))
         return ""
 
+    def _session_tool(self, wanted: str) -> str:
+        names = [t.get("name", "") for t in self.session.get("tools") or []]
+        for name in names:
+            if name == wanted or name.endswith(f"__{wanted}"):
+                return str(name)
+        return wanted
+
     def _pending_tool_output(self) -> dict[str, Any] | None:
         if self.items and self.items[-1].get("type") == "function_call_output":
             return self.items[-1]
@@ -274,12 +283,21 @@ class PeerCall:
             user_text = self._last_user_text()
             rule = self.script.rule_for(user_text)
             tool_output = self._pending_tool_output()
-            if request.get("instructions"):
+            if self.fail_responses:
+                kind, code = self.fail_responses.pop(0)
+                status, details = (
+                    "failed",
+                    {"type": "failed", "error": {"type": kind, "code": code}},
+                )
+                reply = ""
+            elif request.get("instructions"):
                 reply = str(request["instructions"])
             elif tool_output is not None and rule is not None and not rule.repeat:
                 reply = rule.then.replace("{output}", tool_output.get("output", ""))
             elif rule is not None and rule.tool is not None:
-                output.append(await self._call_tool(response_id, rule.tool, rule.arguments_json))
+                name = self._session_tool(rule.tool)
+                arguments = rule.arguments_json(user_text)
+                output.append(await self._call_tool(response_id, name, arguments))
                 reply = ""
             else:
                 reply = self.script.reply(user_text)

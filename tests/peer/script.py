@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import json
 from typing import Any
@@ -11,23 +12,26 @@ from typing import Any
 class Rule:
     """When the user's message contains `when`, call `tool` with `arguments`, then say `then`.
 
-    `arguments` may be a dict (sent as JSON) or a raw string (to send bad JSON on purpose).
-    `then` may use `{output}` for the tool's output.
+    `arguments` may be a dict (sent as JSON), a raw string (to send bad JSON on purpose) or a
+    function of the user's text. `then` may use `{output}` for the tool's output.
+    `tool` names a session tool exactly or by its last `__` part (`HassTurnOn` finds
+    `intent__HassTurnOn`); a name the session lacks is called anyway, like a model that errs.
     """
 
     when: str
     tool: str | None = None
-    arguments: dict[str, Any] | str = field(default_factory=dict)
+    arguments: dict[str, Any] | str | Callable[[str], dict[str, Any]] = field(default_factory=dict)
     then: str = "Done."
     say: str | None = None
     """With no tool: the reply."""
     repeat: bool = False
     """Call the tool again after every output (a model stuck in a loop)."""
 
-    @property
-    def arguments_json(self) -> str:
+    def arguments_json(self, user_text: str) -> str:
         if isinstance(self.arguments, str):
             return self.arguments
+        if callable(self.arguments):
+            return json.dumps(self.arguments(user_text))
         return json.dumps(self.arguments)
 
 

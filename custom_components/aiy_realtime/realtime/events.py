@@ -167,6 +167,14 @@ def assistant_text(text: str) -> Event:
     )
 
 
+def function_call(call_id: str, name: str, arguments: str) -> Event:
+    """An earlier function call of the model, re-sent when a conversation moves to a new session."""
+    return _event(
+        "conversation.item.create",
+        item={"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments},
+    )
+
+
 def function_call_output(call_id: str, output: str) -> Event:
     return _event(
         "conversation.item.create",

@@ -17,6 +17,7 @@ class Usage:
     input_text_tokens: int = 0
     input_audio_tokens: int = 0
     input_cached_tokens: int = 0
+    input_cached_audio_tokens: int = 0
     output_text_tokens: int = 0
     output_audio_tokens: int = 0
 
@@ -29,6 +30,7 @@ class Usage:
         if not usage:
             return cls()
         given = usage.get("input_token_details") or {}
+        cached = given.get("cached_tokens_details") or {}
         made = usage.get("output_token_details") or {}
         return cls(
             input_tokens=int(usage.get("input_tokens") or 0),
@@ -36,6 +38,7 @@ class Usage:
             input_text_tokens=int(given.get("text_tokens") or 0),
             input_audio_tokens=int(given.get("audio_tokens") or 0),
             input_cached_tokens=int(given.get("cached_tokens") or 0),
+            input_cached_audio_tokens=int(cached.get("audio_tokens") or 0),
             output_text_tokens=int(made.get("text_tokens") or 0),
             output_audio_tokens=int(made.get("audio_tokens") or 0),
         )
@@ -74,6 +77,8 @@ class TurnResult:
     """completed, cancelled, failed, incomplete, tool_limit or closed."""
     responses: list[ResponseResult] = field(default_factory=list)
     error: str | None = None
+    error_code: str | None = None
+    """The server's error code when the turn failed (e.g. `insufficient_quota`)."""
 
     @property
     def text(self) -> str:
@@ -94,8 +99,10 @@ class TurnResult:
 class Turn:
     """A handle on one requested (or server-started) turn: stream its text, await its end."""
 
-    def __init__(self, origin: str = "client") -> None:
+    def __init__(self, origin: str = "client", *, run_tools: bool = True) -> None:
         self.origin = origin
+        self.run_tools = run_tools
+        """False: the turn ends at a response with tool calls; the caller answers them."""
         self.tool_rounds = 0
         self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
         self._result: asyncio.Future[TurnResult] = asyncio.get_running_loop().create_future()
@@ -108,9 +115,9 @@ class Turn:
     def add_delta(self, text: str) -> None:
         self._deltas.put_nowait(text)
 
-    def finish(self, status: str, error: str | None = None) -> None:
+    def finish(self, status: str, error: str | None = None, code: str | None = None) -> None:
         if not self._result.done():
-            self._result.set_result(TurnResult(status, list(self.responses), error))
+            self._result.set_result(TurnResult(status, list(self.responses), error, code))
             self._deltas.put_nowait(None)
 
     async def deltas(self) -> AsyncIterator[str]:

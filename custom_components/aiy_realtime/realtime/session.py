@@ -207,11 +207,11 @@ class RealtimeSession:
         error = detail or reason.value
         for request in (*self._pending, self._requested):
             if request is not None:
-                request.turn.finish("closed", error)
+                request.turn.finish("closed", error, reason.value)
         self._pending.clear()
         self._requested = None
         if self._active is not None:
-            self._active.turn.finish("closed", error)
+            self._active.turn.finish("closed", error, reason.value)
             self._active = None
         if self._updated is not None and not self._updated.done():
             self._updated.set_exception(RealtimeSessionClosed(error))
@@ -270,10 +270,16 @@ class RealtimeSession:
         instructions: str | None = None,
         output_modality: OutputModality | None = None,
         max_output_tokens: int | None = None,
+        run_tools: bool = True,
     ) -> Turn:
-        """Ask for a response; queued while another is active. The turn follows tool rounds."""
+        """Ask for a response; queued while another is active.
+
+        With `run_tools` the turn follows tool rounds through the session's tool handler;
+        without, it ends at the first response and the caller answers its tool calls
+        (`send_tool_output`, then a new response).
+        """
         self._check_open()
-        turn = Turn()
+        turn = Turn(run_tools=run_tools)
         event = events.response_create(
             instructions=instructions,
             output_modality=output_modality,
@@ -282,6 +288,11 @@ class RealtimeSession:
         self._pending.append(_ResponseRequest(event, turn))
         self._pump_requests()
         return turn
+
+    def send_tool_output(self, call_id: str, output: str) -> None:
+        """Answer a function call the caller ran itself."""
+        self._check_open()
+        self._send(events.function_call_output(call_id, output))
 
     async def ask(self, text: str, **response: Any) -> TurnResult:
         """A text in, the turn's result out."""
@@ -433,12 +444,13 @@ class RealtimeSession:
         turn = active.turn
         turn.responses.append(result)
         self._emit("response_done", result)
-        if result.status == "completed" and calls:
+        if result.status == "completed" and calls and turn.run_tools:
             # Side effects only for a completed response: a cancelled one may be retried.
             self._spawn(self._answer_tool_calls(turn, calls))
         elif result.status == "failed":
             error = (result.status_details or {}).get("error") or {}
-            turn.finish("failed", error.get("message") or error.get("code") or "failed")
+            code = error.get("code") or error.get("type")
+            turn.finish("failed", error.get("message") or code or "failed", code)
         else:
             turn.finish(result.status)
         self._pump_requests()
@@ -474,6 +486,6 @@ class RealtimeSession:
             # A server-started response won the race: ours goes first in line again.
             self._pending.appendleft(request)
         else:
-            request.turn.finish("failed", message or code)
+            request.turn.finish("failed", message or code, code)
             self._pump_requests()
         self._settle_state()

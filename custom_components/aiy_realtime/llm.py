@@ -1,0 +1,52 @@
+"""LLM tools of this integration, offered to its own agents only."""
+
+from __future__ import annotations
+
+from typing import override
+
+from homeassistant.components.conversation.chat_log import current_chat_log
+from homeassistant.components.llm import LLMTools
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import llm
+
+from .const import DOMAIN
+
+
+class EndSessionTool(llm.Tool):
+    """The model ends the conversation's Realtime session once it has said goodbye."""
+
+    name = f"{DOMAIN}__end_session"
+    title = "End session"
+    description = (
+        "End this conversation when the user says goodbye or asks you to stop. "
+        "Call it, then say a short goodbye: the session closes when you have finished speaking."
+    )
+    annotations = llm.ToolAnnotations(destructive=False, idempotent=True, open_world=False)
+    integration = DOMAIN
+
+    @override
+    async def async_call(
+        self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
+    ) -> llm.ToolResult:
+        chat_log = current_chat_log.get()
+        if chat_log is not None:
+            for entry in hass.config_entries.async_loaded_entries(DOMAIN):
+                conversation = entry.runtime_data.sessions.get(chat_log.conversation_id)
+                if conversation is not None and conversation.alive:
+                    conversation.end_requested = True
+                    return llm.ToolResult(
+                        data={"ended": True, "note": "The session closes after your reply."}
+                    )
+        return llm.ToolResult(
+            data={"error": "No Realtime session is open for this conversation."}, error=True
+        )
+
+
+@callback
+def async_get_tools(
+    hass: HomeAssistant, llm_context: llm.LLMContext, api_id: str
+) -> LLMTools | None:
+    """Our tools, when one of our agents asks; other agents have no session to end."""
+    if llm_context.platform != DOMAIN:
+        return None
+    return LLMTools(tools=[EndSessionTool()])

@@ -1,0 +1,145 @@
+"""Token usage and estimated cost of each agent, kept across restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import AiyRealtimeConfigEntry
+from .entity import AiyRealtimeEntity
+from .realtime.responses import Usage
+from .usage import UsageMeter
+
+PARALLEL_UPDATES = 0
+TOKENS = "tokens"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageSensorDescription(SensorEntityDescription):
+    """What one sensor adds up from each response."""
+
+    increment: Callable[[Usage, float | None], float | int | None]
+
+
+SENSORS: tuple[UsageSensorDescription, ...] = (
+    UsageSensorDescription(
+        key="input_text_tokens",
+        translation_key="input_text_tokens",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        increment=lambda usage, _: usage.input_text_tokens,
+    ),
+    UsageSensorDescription(
+        key="input_audio_tokens",
+        translation_key="input_audio_tokens",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        increment=lambda usage, _: usage.input_audio_tokens,
+    ),
+    UsageSensorDescription(
+        key="output_text_tokens",
+        translation_key="output_text_tokens",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        increment=lambda usage, _: usage.output_text_tokens,
+    ),
+    UsageSensorDescription(
+        key="output_audio_tokens",
+        translation_key="output_audio_tokens",
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        increment=lambda usage, _: usage.output_audio_tokens,
+    ),
+    UsageSensorDescription(
+        key="estimated_cost",
+        translation_key="estimated_cost",
+        native_unit_of_measurement="USD",
+        device_class=SensorDeviceClass.MONETARY,
+        state_class=SensorStateClass.TOTAL,
+        suggested_display_precision=4,
+        increment=lambda _, cost: cost,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: AiyRealtimeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The usage sensors of every agent."""
+    for subentry_id, subentry in entry.subentries.items():
+        meter = entry.runtime_data.meters.get(subentry_id)
+        if meter is None:
+            continue
+        async_add_entities(
+            [UsageSensor(entry, subentry, meter, description) for description in SENSORS],
+            config_subentry_id=subentry_id,
+        )
+
+
+class UsageSensor(AiyRealtimeEntity, RestoreSensor):
+    """A running total over the agent's responses."""
+
+    entity_description: UsageSensorDescription
+
+    def __init__(
+        self,
+        entry: AiyRealtimeConfigEntry,
+        subentry: ConfigSubentry,
+        meter: UsageMeter,
+        description: UsageSensorDescription,
+    ) -> None:
+        super().__init__(entry, subentry)
+        self.entity_description = description
+        self._attr_unique_id = f"{subentry.subentry_id}-{description.key}"
+        self._meter = meter
+        self._total: Decimal = Decimal(0)
+        self._attr_native_value = 0
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_sensor_data()) is not None:
+            try:
+                self._total = Decimal(str(last.native_value or 0))
+            except ArithmeticError:
+                self._total = Decimal(0)
+        self._publish()
+        self.async_on_remove(self._meter.subscribe(self._on_usage))
+
+    @callback
+    def _on_usage(self, usage: Usage, cost: float | None) -> None:
+        increment = self.entity_description.increment(usage, cost)
+        if increment:
+            self._total += Decimal(str(increment))
+            self._publish()
+            self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """A cost needs the model's price: without one, unavailable rather than wrong."""
+        if self.entity_description.device_class is SensorDeviceClass.MONETARY:
+            return self._meter.price is not None
+        return True
+
+    def _publish(self) -> None:
+        if self.entity_description.device_class is SensorDeviceClass.MONETARY:
+            self._attr_native_value = self._total
+        else:
+            self._attr_native_value = int(self._total)

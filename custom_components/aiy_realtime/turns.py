@@ -1,0 +1,119 @@
+"""One typed turn on a Realtime session: text streamed into the chat log, tools run by HA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+import json
+from typing import Any
+
+from homeassistant.components import conversation
+from homeassistant.helpers import llm
+
+from .conversations import RealtimeConversation
+from .history import content_to_items, tool_output
+from .realtime.responses import Turn, TurnResult, Usage
+from .toolset import ToolSet
+
+type UsageCallback = Callable[[Usage], None]
+
+
+class TurnFailed(Exception):
+    """The model's response failed or the session closed mid-turn."""
+
+    def __init__(self, result: TurnResult) -> None:
+        super().__init__(result.error or result.status)
+        self.result = result
+
+    @property
+    def code(self) -> str | None:
+        return self.result.error_code
+
+    @property
+    def produced_nothing(self) -> bool:
+        return not self.result.text and not self.result.tool_calls
+
+
+def sync_history(conversation_: RealtimeConversation, chat_log: conversation.ChatLog) -> None:
+    """Send the session what the chat log has and the session has not seen yet."""
+    session = conversation_.session
+    for item in content_to_items(chat_log.content[conversation_.synced :]):
+        session.add_item(item)
+    conversation_.synced = len(chat_log.content)
+
+
+async def async_run_turn(
+    conversation_: RealtimeConversation,
+    chat_log: conversation.ChatLog,
+    agent_id: str,
+    *,
+    max_tool_rounds: int,
+    on_usage: UsageCallback,
+) -> bool:
+    """Answer the chat log's new content in at most `max_tool_rounds` responses.
+
+    False if the last one still called tools (their outputs are in the session, unanswered).
+    """
+    sync_history(conversation_, chat_log)
+    session = conversation_.session
+    for _ in range(max_tool_rounds):
+        turn = session.create_response(output_modality="text", run_tools=False)
+        stream = _deltas(turn, conversation_.toolset, chat_log.llm_api is not None, on_usage)
+        added = [
+            content async for content in chat_log.async_add_delta_content_stream(agent_id, stream)
+        ]
+        results = [c for c in added if isinstance(c, conversation.ToolResultContent)]
+        for result in results:
+            session.send_tool_output(result.tool_call_id, tool_output(result))
+        conversation_.synced = len(chat_log.content)
+        if not results:
+            return True
+    return False
+
+
+async def _deltas(
+    turn: Turn, toolset: ToolSet, can_run_tools: bool, on_usage: UsageCallback
+) -> AsyncIterator[
+    conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
+]:
+    """The chat log's view of one response: a message, its text, then its tool calls."""
+    yield {"role": "assistant"}
+    async for text in turn.deltas():
+        yield {"content": text}
+    result = await turn.result()
+    on_usage(result.usage)
+    if result.status in ("failed", "closed"):
+        raise TurnFailed(result)
+    calls: list[llm.ToolInput] = []
+    refused: list[conversation.ToolResultContentDeltaDict] = []
+    for call in result.tool_calls:
+        name = toolset.ha_name(call.name)
+        arguments, problem = _parse_arguments(call.arguments)
+        if problem is None and not can_run_tools:
+            problem = "no tools are available in this conversation"
+        if problem is None:
+            calls.append(llm.ToolInput(tool_name=name, tool_args=arguments, id=call.call_id))
+            continue
+        # Recorded but not run by HA; the model gets the error as the call's output.
+        calls.append(llm.ToolInput(name, {}, id=call.call_id, external=True))
+        refused.append(
+            {
+                "role": "tool_result",
+                "tool_call_id": call.call_id,
+                "tool_name": name,
+                "result": llm.ToolResult(data={"error": problem}, error=True),
+            }
+        )
+    if calls:
+        yield {"tool_calls": calls}
+    for delta in refused:
+        yield delta
+
+
+def _parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
+    try:
+        arguments = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as err:
+        return {}, f"arguments are not valid JSON: {err.msg}"
+    if not isinstance(arguments, dict):
+        return {}, "arguments must be a JSON object"
+    return arguments, None
