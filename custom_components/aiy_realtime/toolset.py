@@ -28,12 +28,31 @@ def wire_name(name: str) -> str:
     return f"{cleaned[: MAX_NAME_LENGTH - 9]}_{digest}"
 
 
+_converted: dict[tuple[str, str, str], dict[str, Any]] = {}
+_CACHE_SIZE = 512
+
+
 def tool_parameters(tool: llm.Tool, custom_serializer: Any) -> dict[str, Any]:
-    """The tool's schema as JSON Schema, the way core's OpenAI agent converts it."""
+    """The tool's schema as JSON Schema, the way core's OpenAI agent converts it.
+
+    Every turn gets fresh tool objects with equal schemas; converting them again cost more than
+    the rest of a turn's own work, so results are kept by what they depend on.
+    """
+    key = (
+        tool.name,
+        repr(tool.parameters.schema),
+        getattr(custom_serializer, "__qualname__", repr(custom_serializer)),
+    )
+    if (known := _converted.get(key)) is not None:
+        return known
     schema: dict[str, Any] = probatio.to_openapi(
         tool.parameters, custom_serializer=custom_serializer, openapi_version="3.1.0"
     )
-    return {key: value for key, value in schema.items() if key not in _UNSUPPORTED_KEYS}
+    converted = {k: v for k, v in schema.items() if k not in _UNSUPPORTED_KEYS}
+    if len(_converted) >= _CACHE_SIZE:
+        _converted.clear()
+    _converted[key] = converted
+    return converted
 
 
 @dataclass(slots=True)

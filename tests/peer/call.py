@@ -35,12 +35,19 @@ def new_id(prefix: str) -> str:
 class PeerCall:
     """State of one Realtime call: its session, conversation and the response being made."""
 
-    def __init__(self, call_id: str, session: dict[str, Any], script: Script) -> None:
+    def __init__(
+        self,
+        call_id: str,
+        session: dict[str, Any],
+        script: Script,
+        *,
+        quiet_when_idle: bool = False,
+    ) -> None:
         self.call_id = call_id
         self.script = script
         self.session: dict[str, Any] = dict(session)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.speech = SpeechTrack()
+        self.speech = SpeechTrack(quiet_when_idle=quiet_when_idle)
         self.speech.on_drained = self._speech_drained
         self.channel: RTCDataChannel | None = None
         self.received: list[dict[str, Any]] = []
@@ -243,6 +250,13 @@ class PeerCall:
 
     # -- responses -----------------------------------------------------------------------------
 
+    def user_texts(self) -> list[str]:
+        return [
+            " ".join(c.get("text", "") for c in item.get("content", []))
+            for item in self.items
+            if item.get("type") == "message" and item.get("role") == "user"
+        ]
+
     def _last_user_text(self) -> str:
         for item in reversed(self.items):
             if item.get("type") == "message" and item.get("role") == "user":
@@ -293,7 +307,7 @@ class PeerCall:
             elif request.get("instructions"):
                 reply = str(request["instructions"])
             elif tool_output is not None and rule is not None and not rule.repeat:
-                reply = rule.then.replace("{output}", tool_output.get("output", ""))
+                reply = rule.reply_after(tool_output.get("output", ""))
             elif rule is not None and rule.tool is not None:
                 name = self._session_tool(rule.tool)
                 arguments = rule.arguments_json(user_text)

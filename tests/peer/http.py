@@ -64,10 +64,14 @@ _ERROR_TYPES = {
 class LocalRealtimePeer:
     """An aiohttp server speaking the Realtime API's HTTP surface on loopback."""
 
-    def __init__(self, api_key: str = VALID_KEY, *, keep_calls: bool = True) -> None:
+    def __init__(
+        self, api_key: str = VALID_KEY, *, keep_calls: bool = True, quiet_when_idle: bool = False
+    ) -> None:
         self.api_key = api_key
         self.keep_calls = keep_calls
         """Keep every call (with its events) for assertions; off for long benchmark runs."""
+        self.quiet_when_idle = quiet_when_idle
+        """Calls send no audio between speech (see SpeechTrack)."""
         self.faults = FaultPlan()
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
@@ -97,12 +101,29 @@ class LocalRealtimePeer:
             app.router.add_post(f"{prefix}/realtime/calls", self._create_call)
             app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
             app.router.add_post(f"{prefix}/realtime/calls/{{call_id}}/hangup", self._hangup)
+        app.router.add_get("/_peer/stats", self._stats)
         return app
 
-    async def start(self) -> None:
+    async def _stats(self, request: web.Request) -> web.Response:
+        """What a peer in another process saw (benchmarks): its own time per response."""
+        return web.json_response(
+            {
+                "calls": {
+                    call.call_id: {
+                        "user_texts": call.user_texts(),
+                        "response_seconds": call.response_seconds,
+                    }
+                    for call in self.calls.values()
+                },
+                "requests": dict(self.requests),
+                "violations": self.all_violations(),
+            }
+        )
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._runner = web.AppRunner(self.build_app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         server = site._server
         assert server is not None
@@ -207,7 +228,7 @@ class LocalRealtimePeer:
             )
         if self.keep_calls:
             self.session_configs.append(session)
-        call = PeerCall(new_id("rtc"), session, self.script)
+        call = PeerCall(new_id("rtc"), session, self.script, quiet_when_idle=self.quiet_when_idle)
         call.on_closed = lambda c: self.calls.pop(c.call_id, None)
         self.calls[call.call_id] = call
         if self.keep_calls:

@@ -25,12 +25,18 @@ def tone(seconds: float, frequency: float = 440.0, amplitude: float = 0.3) -> by
 
 
 class SpeechTrack(MediaStreamTrack):
-    """Sends silence until speech is queued; calls `on_drained` when queued speech has played."""
+    """Sends silence until speech is queued; calls `on_drained` when queued speech has played.
+
+    With `quiet_when_idle` it sends nothing between speech instead (like a sender with DTX), which
+    keeps a peer serving many calls cheap enough to share a small machine with Home Assistant.
+    """
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, *, quiet_when_idle: bool = False) -> None:
         super().__init__()
+        self.quiet_when_idle = quiet_when_idle
+        self._queued = asyncio.Event()
         self._pending = bytearray()
         self._pts = 0
         self._start: float | None = None
@@ -42,6 +48,11 @@ class SpeechTrack(MediaStreamTrack):
 
     def play(self, pcm: bytes) -> None:
         self._pending.extend(pcm)
+        self._queued.set()
+
+    def stop(self) -> None:
+        super().stop()
+        self._queued.set()
 
     def clear(self) -> None:
         self._pending.clear()
@@ -49,6 +60,12 @@ class SpeechTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.quiet_when_idle and not self._pending:
+            self._queued.clear()
+            await self._queued.wait()
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._start = time.monotonic() - self._pts / RATE  # pace from now on
         if self._start is None:
             self._start = time.monotonic()
         wait = self._start + self._pts / RATE - time.monotonic()

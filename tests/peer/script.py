@@ -13,7 +13,8 @@ class Rule:
     """When the user's message contains `when`, call `tool` with `arguments`, then say `then`.
 
     `arguments` may be a dict (sent as JSON), a raw string (to send bad JSON on purpose) or a
-    function of the user's text. `then` may use `{output}` for the tool's output.
+    function of the user's text. `then` may use `{output}` for the tool's output, or be a function
+    of it.
     `tool` names a session tool exactly or by its last `__` part (`HassTurnOn` finds
     `intent__HassTurnOn`); a name the session lacks is called anyway, like a model that errs.
     """
@@ -21,11 +22,16 @@ class Rule:
     when: str
     tool: str | None = None
     arguments: dict[str, Any] | str | Callable[[str], dict[str, Any]] = field(default_factory=dict)
-    then: str = "Done."
+    then: str | Callable[[str], str] = "Done."
     say: str | None = None
     """With no tool: the reply."""
     repeat: bool = False
     """Call the tool again after every output (a model stuck in a loop)."""
+
+    def reply_after(self, output: str) -> str:
+        if callable(self.then):
+            return self.then(output)
+        return self.then.replace("{output}", output)
 
     def arguments_json(self, user_text: str) -> str:
         if isinstance(self.arguments, str):

@@ -86,6 +86,26 @@ async def test_responses_are_queued_never_overlapping(
     assert errors == []
 
 
+async def test_text_session_drops_the_answerers_audio(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    """No speaker, no decoding: the peer's RTP still arrives, but is discarded on arrival."""
+    session = make_session()
+    await session.start()
+    assert peer.call().speech.playing is False  # the peer sends silence all the time
+    await asyncio.sleep(0.3)
+
+    assert session.audio_pump is None
+    pc = session._transport._pc
+    assert pc is not None
+    (receiver,) = [t.receiver for t in pc.getTransceivers() if t.kind == "audio"]
+    stats = await receiver.getStats()
+    inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+    # Packets were counted by nobody: the receiver dropped them before its statistics.
+    assert sum(s.packetsReceived for s in inbound) == 0
+    assert (await session.ask("hello")).text == "You said: hello"
+
+
 async def test_audio_response_reaches_the_sink(
     make_session: Factory, peer: LocalRealtimePeer, tmp_path: Path
 ) -> None:

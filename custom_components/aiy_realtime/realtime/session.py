@@ -72,7 +72,10 @@ class _ActiveResponse:
 
 
 class RealtimeSession:
-    """Owns a WebRTC connection to a Realtime model and offers what the layers above need."""
+    """Owns a WebRTC connection to a Realtime model and offers what the layers above need.
+
+    Without a `speaker` the answerer's audio is dropped on arrival (a text session hears nothing).
+    """
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class RealtimeSession:
         self._transport = WebRTCTransport(
             signaling,
             microphone=microphone,
+            receive_audio=speaker is not None,
             ice_servers=ice_servers,
             on_message=self._on_message,
             on_remote_audio=self._on_remote_audio,

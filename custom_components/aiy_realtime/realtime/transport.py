@@ -36,6 +36,7 @@ class WebRTCTransport:
         signaling: Signaling,
         *,
         microphone: MediaStreamTrack | None = None,
+        receive_audio: bool = True,
         ice_servers: Sequence[RTCIceServer] = (),
         on_message: Callable[[str], None],
         on_remote_audio: Callable[[MediaStreamTrack], None],
@@ -43,6 +44,7 @@ class WebRTCTransport:
     ) -> None:
         self._signaling = signaling
         self._microphone = microphone
+        self._receive_audio = receive_audio
         self._ice_servers = list(ice_servers)
         self._on_message = on_message
         self._on_remote_audio = on_remote_audio
@@ -82,6 +84,39 @@ class WebRTCTransport:
             pc.addTransceiver(self._microphone, direction="sendrecv")
         else:
             pc.addTransceiver("audio", direction="recvonly")
+        self._listen(pc, channel, connected, channel_open, failed)
+
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)  # gathers every candidate: no trickle ICE
+        answer = await self._signaling.exchange(pc.localDescription.sdp, session)
+        self.call_id = answer.call_id
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        if not self._receive_audio:
+            self._drop_remote_audio(pc)
+
+        ready: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(connected.wait(), channel_open.wait())
+        )
+        waiting: set[asyncio.Future[Any]] = {ready, failed}
+        try:
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not ready.done():
+                ready.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ready
+        if failed in done and not ready.done():
+            raise RealtimeConnectError(f"ICE/DTLS {failed.result()}")
+
+    def _listen(
+        self,
+        pc: RTCPeerConnection,
+        channel: RTCDataChannel,
+        connected: asyncio.Event,
+        channel_open: asyncio.Event,
+        failed: asyncio.Future[str],
+    ) -> None:
+        """Wire aiortc's callbacks to ours and to the events `_open` waits on."""
 
         @channel.on("open")
         def _channel_opened() -> None:
@@ -99,7 +134,7 @@ class WebRTCTransport:
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
+            if track.kind == "audio" and self._receive_audio:
                 self._on_remote_audio(track)
 
         @pc.on("connectionstatechange")
@@ -114,25 +149,17 @@ class WebRTCTransport:
                 if connected.is_set():
                     self._lost(f"connection {state}")
 
-        offer = await pc.createOffer()
-        await pc.setLocalDescription(offer)  # gathers every candidate: no trickle ICE
-        answer = await self._signaling.exchange(pc.localDescription.sdp, session)
-        self.call_id = answer.call_id
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+    @staticmethod
+    def _drop_remote_audio(pc: RTCPeerConnection) -> None:
+        """Discard the answerer's RTP on arrival (text sessions have no speaker).
 
-        ready: asyncio.Future[Any] = asyncio.ensure_future(
-            asyncio.gather(connected.wait(), channel_open.wait())
-        )
-        waiting: set[asyncio.Future[Any]] = {ready, failed}
-        try:
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not ready.done():
-                ready.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ready
-        if failed in done and not ready.done():
-            raise RealtimeConnectError(f"ICE/DTLS {failed.result()}")
+        The offer still asks for audio (the Realtime API expects an audio line), but decoding
+        audio nobody plays costs a text session most of its CPU. This is what aiortc itself does
+        for a line that does not receive; it has no public switch for it.
+        """
+        for transceiver in pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.receiver._enabled = False
 
     def _lost(self, why: str) -> None:
         if not self._closing:

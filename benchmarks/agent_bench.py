@@ -1,0 +1,234 @@
+"""Assist agent benchmarks through a real Home Assistant core (scripts/bench).
+
+The local peer runs in its own process, as OpenAI would be on its own machine; it reports its own
+time per response, which is subtracted from what the agent took.
+
+- agent turn overhead: `conversation.async_converse` on a warm conversation, minus the peer's
+  time for the response (what HA's chat log, our agent and the Realtime client add).
+- 50 concurrent conversations: 50 warm sessions open at once. Turns go round them one at a time
+  (does holding 50 sessions slow a turn?), then all 50 answer in the same instant (a burst: the
+  overhead then includes waiting for the other 49 on HA's one event loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+import json
+import logging
+import os
+from pathlib import Path
+from subprocess import PIPE
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import aioice.ice  # noqa: E402
+from pytest_homeassistant_custom_component.common import (  # noqa: E402
+    MockConfigEntry,
+    async_test_home_assistant,
+)
+
+from homeassistant import loader  # noqa: E402
+from homeassistant.components import conversation  # noqa: E402
+from homeassistant.config_entries import ConfigSubentryData  # noqa: E402
+from homeassistant.const import CONF_API_KEY  # noqa: E402
+from homeassistant.core import Context, HomeAssistant  # noqa: E402
+from homeassistant.helpers import entity_registry as er  # noqa: E402
+from homeassistant.setup import async_setup_component  # noqa: E402
+
+from benchmarks.realtime_bench import p50, p95  # noqa: E402
+from custom_components.aiy_realtime.config_flow import (  # noqa: E402
+    RECOMMENDED_CONVERSATION_OPTIONS,
+)
+from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN  # noqa: E402
+from tests.peer.http import VALID_KEY  # noqa: E402
+
+type Stats = dict[str, list[float]]
+"""A conversation's first words → the peer's seconds per response so far."""
+
+
+class PeerProcess:
+    """`python -m tests.peer` in a child process, and its /_peer/stats."""
+
+    def __init__(self, *options: str) -> None:
+        self.options = options
+        self.process: asyncio.subprocess.Process | None = None
+        self.base_url = ""
+        self._http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.peer", *self.options, cwd=ROOT, stdout=PIPE
+        )
+        assert self.process.stdout is not None
+        line = (await self.process.stdout.readline()).decode()
+        if not line.startswith("ready "):
+            raise RuntimeError(f"the peer did not start: {line!r}")
+        self.base_url = line.split()[1]
+        self._http = aiohttp.ClientSession()
+
+    async def stats(self) -> Stats:
+        assert self._http is not None
+        url = self.base_url.removesuffix("/v1") + "/_peer/stats"
+        async with self._http.get(url) as response:
+            data = await response.json()
+        assert not data["violations"], data["violations"]
+        return {
+            call["user_texts"][0]: call["response_seconds"]
+            for call in data["calls"].values()
+            if call["user_texts"]
+        }
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self.process is not None:
+            self.process.terminate()
+            await asyncio.wait_for(self.process.wait(), 10)
+
+
+async def converse(hass: HomeAssistant, agent_id: str, text: str, conversation_id: str) -> float:
+    start = time.perf_counter()
+    result = await conversation.async_converse(
+        hass, text, conversation_id, Context(), agent_id=agent_id
+    )
+    elapsed = time.perf_counter() - start
+    assert result.response.response_type.value == "action_done", result.response.speech
+    return elapsed
+
+
+async def measured(
+    peer: PeerProcess, turns: dict[str, Callable[[], Awaitable[float]]]
+) -> list[float]:
+    """Run the turns (conversation's first words → turn) at once; each one's overhead."""
+    before = await peer.stats()
+    totals = await asyncio.gather(*(turn() for turn in turns.values()))
+    after = await peer.stats()
+    return [
+        total - sum(after[first][len(before[first]) :])
+        for first, total in zip(turns, totals, strict=True)
+    ]
+
+
+async def open_conversations(hass: HomeAssistant, agent_id: str, count: int) -> list[str]:
+    ids = [f"bench-{n}" for n in range(count)]
+    await asyncio.gather(*(converse(hass, agent_id, f"open {cid}", cid) for cid in ids))
+    return ids
+
+
+def turn(hass: HomeAssistant, agent_id: str, cid: str) -> Callable[[], Awaitable[float]]:
+    return lambda: converse(hass, agent_id, "what time is it in the kitchen", cid)
+
+
+async def run(hass: HomeAssistant, agent_id: str, peer: PeerProcess, args: Any) -> dict[str, Any]:
+    (single,) = await open_conversations(hass, agent_id, 1)
+    warm: list[float] = []
+    for index in range(args.turns + 5):
+        overhead = await measured(peer, {f"open {single}": turn(hass, agent_id, single)})
+        if index >= 5:
+            warm += overhead
+    ids = await open_conversations(hass, agent_id, args.conversations)
+    round_robin: list[float] = []
+    burst: list[float] = []
+    for _ in range(args.rounds):
+        for cid in ids:
+            round_robin += await measured(peer, {f"open {cid}": turn(hass, agent_id, cid)})
+        burst += await measured(peer, {f"open {cid}": turn(hass, agent_id, cid) for cid in ids})
+    return {
+        "agent_turn_overhead_p50_ms": round(p50(warm) * 1000, 2),
+        "agent_turn_overhead_p95_ms": round(p95(warm) * 1000, 2),
+        "open_sessions_overhead_p50_ms": round(p50(round_robin) * 1000, 2),
+        "open_sessions_overhead_p95_ms": round(p95(round_robin) * 1000, 2),
+        "burst_overhead_p50_ms": round(p50(burst) * 1000, 2),
+        "burst_overhead_p95_ms": round(p95(burst) * 1000, 2),
+        "samples": {
+            "turns": args.turns,
+            "conversations": args.conversations,
+            "rounds": args.rounds,
+        },
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # type: ignore[assignment]
+    peer = PeerProcess("--quiet-when-idle")
+    await peer.start()
+    os.environ["OPENAI_BASE_URL"] = peer.base_url
+    try:
+        with tempfile.TemporaryDirectory() as config_dir:
+            async with async_test_home_assistant(config_dir=config_dir) as hass:
+                hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+                assert await async_setup_component(hass, "homeassistant", {})
+                entry = MockConfigEntry(
+                    domain=DOMAIN,
+                    data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
+                    subentries_data=[
+                        ConfigSubentryData(
+                            data=RECOMMENDED_CONVERSATION_OPTIONS,
+                            subentry_type="conversation",
+                            title="Bench",
+                            unique_id=None,
+                        )
+                    ],
+                )
+                entry.add_to_hass(hass)
+                assert await hass.config_entries.async_setup(entry.entry_id)
+                await hass.async_block_till_done()
+                (subentry_id,) = entry.subentries
+                agent_id = er.async_get(hass).async_get_entity_id(
+                    "conversation", DOMAIN, subentry_id
+                )
+                assert agent_id is not None
+                results = await run(hass, agent_id, peer, args)
+                await hass.config_entries.async_unload(entry.entry_id)
+                await hass.async_stop(force=True)
+    finally:
+        await peer.close()
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    s = results["samples"]
+    n = s["conversations"]
+    return "\n".join(
+        [
+            "| measure | result | goal |",
+            "|---|---|---|",
+            f"| agent turn overhead over the peer's time, warm, p50 ({s['turns']} turns) |"
+            f" **{results['agent_turn_overhead_p50_ms']} ms**"
+            f" (p95 {results['agent_turn_overhead_p95_ms']}) | ≤ 5 ms |",
+            f"| {n} concurrent conversations (sessions open), overhead per turn, p95"
+            f" ({s['rounds']}x{n} turns) | **{results['open_sessions_overhead_p95_ms']} ms**"
+            f" (p50 {results['open_sessions_overhead_p50_ms']}) | ≤ 20 ms |",
+            f"| {n} conversations answering in the same instant, overhead per turn, p95"
+            f" ({s['rounds']} bursts) | {results['burst_overhead_p95_ms']} ms"
+            f" (p50 {results['burst_overhead_p50_ms']}) | |",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=50)
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "agent_results.md")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    results = asyncio.run(main(arguments))
+    table = report(results)
+    print(table)
+    print(json.dumps(results))
+    stamp = time.strftime("%Y-%m-%d")
+    arguments.output.write_text(
+        f"# Agent benchmark results\n\nMeasured by `scripts/bench` on {stamp}, one run, "
+        f"this repository's machine (2 cores), through a real Home Assistant core, the peer "
+        f"in its own process.\n\n{table}\n\n```json\n{json.dumps(results, indent=2)}\n```\n"
+    )

@@ -1,0 +1,47 @@
+"""Serve the local Realtime peer: `python -m tests.peer [--port N] [--demo]`.
+
+For offline development (scripts/develop) and for benchmarks that keep it in its own process.
+Prints `ready <base URL>` once it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+import aioice.ice
+
+from .demo import demo_script
+from .http import VALID_KEY, LocalRealtimePeer
+
+
+async def serve(args: argparse.Namespace) -> None:
+    # Loopback candidates only: HA and the peer share this machine.
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # type: ignore[assignment]
+    peer = LocalRealtimePeer(args.key, keep_calls=False, quiet_when_idle=args.quiet_when_idle)
+    if args.demo:
+        peer.script = demo_script()
+    await peer.start(port=args.port)
+    print(f"ready {peer.base_url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await peer.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="The local Realtime-compatible peer")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key", default=VALID_KEY, help="the API key it accepts")
+    parser.add_argument("--demo", action="store_true", help="answer like a small home model")
+    parser.add_argument(
+        "--quiet-when-idle", action="store_true", help="send no audio between speech (DTX)"
+    )
+    logging.basicConfig(level=logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(parser.parse_args()))
