@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.components import conversation
 from homeassistant.components.conversation.chat_log import async_get_chat_log
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, entity_registry as er
 
@@ -228,3 +229,52 @@ async def test_usage_sensors_count_each_turn(
     await converse(hass, agent_entry, "Again")
     await hass.async_block_till_done()
     assert int(hass.states.get(prefix + "input_text_tokens").state) == 80
+
+
+async def test_turns_of_one_conversation_take_turns(
+    hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    """Two messages at once in one conversation: both answered, in order, on one session."""
+    peer.script.delay_per_delta = 0.01
+    first = await converse(hass, agent_entry, "Hello")
+    cid = first.conversation_id
+
+    one, two = await asyncio.gather(
+        converse(hass, agent_entry, "first question", cid),
+        converse(hass, agent_entry, "second question", cid),
+    )
+
+    assert speech(one) == "You said: first question"
+    assert speech(two) == "You said: second question"
+    assert peer.requests["calls"] == 1
+    assert peer.call().user_texts() == ["Hello", "first question", "second question"]
+
+
+async def test_agent_without_an_llm_api_offers_no_tools(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, loopback_ice: None
+) -> None:
+    from custom_components.aiy_realtime.config_flow import RECOMMENDED_CONVERSATION_OPTIONS
+
+    options = {k: v for k, v in RECOMMENDED_CONVERSATION_OPTIONS.items() if k != "llm_hass_api"}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={"api_key": "sk-test-valid", "endpoint": "openai"},
+        subentries_data=[
+            ConfigSubentryData(
+                data=options, subentry_type="conversation", title="Chatty", unique_id=None
+            )
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    result = await converse(hass, entry, "Turn on the kitchen light")
+
+    assert speech(result) == "You said: Turn on the kitchen light"
+    assert openai_at_peer.call().session["tools"] == []
+    state = hass.states.get(agent_id(hass, entry))
+    assert state is not None
+    assert state.attributes["supported_features"] == 0
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert openai_at_peer.active_calls == 0

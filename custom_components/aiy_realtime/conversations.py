@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import chat_session
 
@@ -23,10 +24,18 @@ class RealtimeConversation:
     conversation_id: str
     session: RealtimeSession
     toolset: ToolSet
-    synced: int = 1
-    """Chat log entries already in the session (entry 0, the system prompt, never is an item)."""
+    seen: dict[int, conversation.Content] = field(default_factory=dict)
+    """Chat log entries the session has (by identity: each turn works on a copy of the log's list,
+    and two turns' copies may differ, but they share the entries)."""
     end_requested: bool = False
     """Set by the `end_session` tool: close once the model has said its last words."""
+
+    def unseen(self, chat_log: conversation.ChatLog) -> list[conversation.Content]:
+        """What the session has not been told yet (the system prompt is the instructions)."""
+        return [c for c in chat_log.content if c.role != "system" and id(c) not in self.seen]
+
+    def mark_seen(self, chat_log: conversation.ChatLog) -> None:
+        self.seen.update((id(c), c) for c in chat_log.content if c.role != "system")
 
     @property
     def alive(self) -> bool:

@@ -36,9 +36,9 @@ class TurnFailed(Exception):
 def sync_history(conversation_: RealtimeConversation, chat_log: conversation.ChatLog) -> None:
     """Send the session what the chat log has and the session has not seen yet."""
     session = conversation_.session
-    for item in content_to_items(chat_log.content[conversation_.synced :]):
+    for item in content_to_items(conversation_.unseen(chat_log)):
         session.add_item(item)
-    conversation_.synced = len(chat_log.content)
+    conversation_.mark_seen(chat_log)
 
 
 async def async_run_turn(
@@ -64,7 +64,8 @@ async def async_run_turn(
         results = [c for c in added if isinstance(c, conversation.ToolResultContent)]
         for result in results:
             session.send_tool_output(result.tool_call_id, tool_output(result))
-        conversation_.synced = len(chat_log.content)
+        # The model's own messages and calls are in the session already; the outputs were sent.
+        conversation_.mark_seen(chat_log)
         if not results:
             return True
     return False
