@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -15,15 +14,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
 from tests.peer.http import VALID_KEY
+from tests.test_conversation import converse
 
 
-@pytest.mark.usefixtures("openai_at_peer")
 async def test_diagnostics_redact_the_key(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, agent_entry: MockConfigEntry
 ) -> None:
+    mock_config_entry = agent_entry
     assert await async_setup_component(hass, "diagnostics", {})
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    await converse(hass, agent_entry, "Hello")
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, mock_config_entry)
 
@@ -32,3 +31,7 @@ async def test_diagnostics_redact_the_key(
     assert diagnostics["endpoint"] == {"kind": "openai", "base_url": None}
     (agent,) = diagnostics["subentries"].values()
     assert agent["data"]["model"] == "gpt-realtime"
+    assert agent["usage"]["input_text_tokens"] == 40
+    (session,) = diagnostics["sessions"]["open"]
+    assert session["state"] == "ready"
+    assert session["told_entries"] == 2  # the user's message and the reply

@@ -55,6 +55,9 @@ class ConversationSessions:
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _watched: set[str] = field(default_factory=set)
 
+    def conversations(self) -> list[RealtimeConversation]:
+        return list(self._conversations.values())
+
     def get(self, conversation_id: str) -> RealtimeConversation | None:
         return self._conversations.get(conversation_id)
 

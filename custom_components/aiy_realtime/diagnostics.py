@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -17,7 +18,8 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: AiyRealtimeConfigEntry
 ) -> dict[str, Any]:
     """Return diagnostics for a config entry."""
-    endpoint = entry.runtime_data.endpoint
+    data = entry.runtime_data
+    endpoint = data.endpoint
     return {
         "entry": async_redact_data(
             {"title": entry.title, "data": dict(entry.data), "options": dict(entry.options)},
@@ -29,7 +31,20 @@ async def async_get_config_entry_diagnostics(
                 "type": subentry.subentry_type,
                 "title": subentry.title,
                 "data": async_redact_data(dict(subentry.data), TO_REDACT),
+                "usage": asdict(meter.total) if (meter := data.meters.get(subentry_id)) else None,
             }
             for subentry_id, subentry in entry.subentries.items()
+        },
+        "sessions": {
+            "opened": data.sessions.opened,
+            "open": [
+                {
+                    "state": conversation.session.state.value,
+                    "told_entries": len(conversation.seen),
+                    "tools": len(conversation.toolset.tools),
+                    "usage": asdict(conversation.session.usage),
+                }
+                for conversation in data.sessions.conversations()
+            ],
         },
     }
