@@ -19,7 +19,6 @@ import json
 import logging
 import os
 from pathlib import Path
-from subprocess import PIPE
 import sys
 import tempfile
 import time
@@ -28,7 +27,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import aiohttp  # noqa: E402
 import aioice.ice  # noqa: E402
 from pytest_homeassistant_custom_component.common import (  # noqa: E402
     MockConfigEntry,
@@ -43,55 +41,13 @@ from homeassistant.core import Context, HomeAssistant  # noqa: E402
 from homeassistant.helpers import entity_registry as er  # noqa: E402
 from homeassistant.setup import async_setup_component  # noqa: E402
 
+from benchmarks.peer_process import PeerProcess  # noqa: E402
 from benchmarks.realtime_bench import p50, p95  # noqa: E402
 from custom_components.aiy_realtime.config_flow import (  # noqa: E402
     RECOMMENDED_CONVERSATION_OPTIONS,
 )
 from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN  # noqa: E402
 from tests.peer.http import VALID_KEY  # noqa: E402
-
-type Stats = dict[str, list[float]]
-"""A conversation's first words → the peer's seconds per response so far."""
-
-
-class PeerProcess:
-    """`python -m tests.peer` in a child process, and its /_peer/stats."""
-
-    def __init__(self, *options: str) -> None:
-        self.options = options
-        self.process: asyncio.subprocess.Process | None = None
-        self.base_url = ""
-        self._http: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.peer", *self.options, cwd=ROOT, stdout=PIPE
-        )
-        assert self.process.stdout is not None
-        line = (await self.process.stdout.readline()).decode()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"the peer did not start: {line!r}")
-        self.base_url = line.split()[1]
-        self._http = aiohttp.ClientSession()
-
-    async def stats(self) -> Stats:
-        assert self._http is not None
-        url = self.base_url.removesuffix("/v1") + "/_peer/stats"
-        async with self._http.get(url) as response:
-            data = await response.json()
-        assert not data["violations"], data["violations"]
-        return {
-            call["user_texts"][0]: call["response_seconds"]
-            for call in data["calls"].values()
-            if call["user_texts"]
-        }
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self.process is not None:
-            self.process.terminate()
-            await asyncio.wait_for(self.process.wait(), 10)
 
 
 async def converse(hass: HomeAssistant, agent_id: str, text: str, conversation_id: str) -> float:

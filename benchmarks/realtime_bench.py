@@ -7,6 +7,8 @@
 - CPU per minute of full-duplex audio: mic track in, peer speaking out, in this one process
   (client and peer together: an upper bound for the client alone).
 - RSS growth over sequential sessions (start, one turn, close).
+- CPU of 50 idle text sessions, this process only: the peer runs in its own process and sends
+  audio all the time (the worst case), which a text session drops on arrival.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 import aioice.ice  # noqa: E402
 from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
 
+from benchmarks.peer_process import PeerProcess  # noqa: E402
 from custom_components.aiy_realtime.realtime.audio import (  # noqa: E402
     NullSink,
     PcmSourceTrack,
@@ -144,6 +147,31 @@ async def rss_growth(client: Any, sessions: int) -> tuple[float, float]:
     return before, rss_mb()
 
 
+async def idle_sessions_cpu(count: int, seconds: float, *, decode: bool = False) -> float:
+    """Share of one core this process spends holding `count` open text sessions.
+
+    `decode`: give them a (null) speaker, so the audio is decoded as it was before text sessions
+    dropped it: the comparison in the same run.
+    """
+    peer = PeerProcess()
+    await peer.start()
+    client = Endpoint.create("custom", VALID_KEY, peer.base_url).client()
+    speaker = {"speaker": NullSink()} if decode else {}
+    sessions = [new_session(client, **speaker) for _ in range(count)]
+    try:
+        for session in sessions:
+            await session.start()
+        await asyncio.sleep(1)
+        cpu_start = time.process_time()
+        await asyncio.sleep(seconds)
+        return (time.process_time() - cpu_start) / seconds
+    finally:
+        for session in sessions:
+            await session.close()
+        await client.close()
+        await peer.close()
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # type: ignore[assignment]
     peer = LocalRealtimePeer(keep_calls=False)
@@ -161,6 +189,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         overhead = await turn_overheads(client, peer, args.turns)
         cpu = await cpu_per_audio_minute(client, peer, args.audio_seconds)
         rss_before, rss_after = await rss_growth(client, args.sessions)
+        idle = await idle_sessions_cpu(args.idle_sessions, args.idle_seconds)
+        idle_decoding = await idle_sessions_cpu(args.idle_sessions, args.idle_seconds, decode=True)
     finally:
         await client.close()
         await peer.close()
@@ -174,11 +204,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "rss_before_mb": round(rss_before, 1),
         "rss_after_mb": round(rss_after, 1),
         "rss_growth_mb": round(rss_after - rss_before, 1),
+        "idle_sessions_cpu_percent": round(idle * 100, 1),
+        "idle_sessions_decoding_cpu_percent": round(idle_decoding * 100, 1),
+        "idle_decoding_to_dropping_ratio": round(idle_decoding / idle, 1),
         "samples": {
             "connects": args.connects,
             "turns": args.turns,
             "audio_seconds": args.audio_seconds,
             "sessions": args.sessions,
+            "idle_sessions": args.idle_sessions,
+            "idle_seconds": args.idle_seconds,
         },
     }
 
@@ -201,6 +236,10 @@ def report(results: dict[str, Any]) -> str:
             f"| RSS growth over {s['sessions']} sequential sessions |"
             f" **{results['rss_growth_mb']} MB** ({results['rss_before_mb']} →"
             f" {results['rss_after_mb']} MB) | ≤ 5 MB |",
+            f"| CPU of {s['idle_sessions']} idle text sessions, the peer sending audio all the time"
+            f" (this process only) | **{results['idle_sessions_cpu_percent']}%** of a core"
+            f" (decoding it: {results['idle_sessions_decoding_cpu_percent']}%,"
+            f" {results['idle_decoding_to_dropping_ratio']}x) | |",
         ]
     )
 
@@ -211,6 +250,8 @@ if __name__ == "__main__":
     parser.add_argument("--turns", type=int, default=50)
     parser.add_argument("--audio-seconds", type=float, default=10.0)
     parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--idle-sessions", type=int, default=50)
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.md")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
