@@ -93,10 +93,13 @@ async def run(hass: HomeAssistant, agent_id: str, peer: PeerProcess, args: Any) 
     ids = await open_conversations(hass, agent_id, args.conversations)
     round_robin: list[float] = []
     burst: list[float] = []
+    burst_cpu = 0.0
     for _ in range(args.rounds):
         for cid in ids:
             round_robin += await measured(peer, {f"open {cid}": turn(hass, agent_id, cid)})
+        cpu_start = time.process_time()
         burst += await measured(peer, {f"open {cid}": turn(hass, agent_id, cid) for cid in ids})
+        burst_cpu += time.process_time() - cpu_start
     return {
         "agent_turn_overhead_p50_ms": round(p50(warm) * 1000, 2),
         "agent_turn_overhead_p95_ms": round(p95(warm) * 1000, 2),
@@ -104,6 +107,7 @@ async def run(hass: HomeAssistant, agent_id: str, peer: PeerProcess, args: Any) 
         "open_sessions_overhead_p95_ms": round(p95(round_robin) * 1000, 2),
         "burst_overhead_p50_ms": round(p50(burst) * 1000, 2),
         "burst_overhead_p95_ms": round(p95(burst) * 1000, 2),
+        "burst_cpu_per_turn_ms": round(burst_cpu / len(burst) * 1000, 2),
         "samples": {
             "turns": args.turns,
             "conversations": args.conversations,
@@ -166,6 +170,8 @@ def report(results: dict[str, Any]) -> str:
             f"| {n} conversations answering in the same instant, overhead per turn, p95"
             f" ({s['rounds']} bursts) | {results['burst_overhead_p95_ms']} ms"
             f" (p50 {results['burst_overhead_p50_ms']}) | |",
+            f"| CPU of Home Assistant's process per turn in those bursts |"
+            f" {results['burst_cpu_per_turn_ms']} ms | |",
         ]
     )
 
