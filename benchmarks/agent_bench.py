@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-import json
 import logging
 import os
 from pathlib import Path
@@ -41,8 +40,8 @@ from homeassistant.core import Context, HomeAssistant  # noqa: E402
 from homeassistant.helpers import entity_registry as er  # noqa: E402
 from homeassistant.setup import async_setup_component  # noqa: E402
 
+from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
-from benchmarks.realtime_bench import p50, p95  # noqa: E402
 from custom_components.aiy_realtime.config_flow import (  # noqa: E402
     RECOMMENDED_CONVERSATION_OPTIONS,
 )
@@ -185,12 +184,11 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     results = asyncio.run(main(arguments))
-    table = report(results)
-    print(table)
-    print(json.dumps(results))
-    stamp = time.strftime("%Y-%m-%d")
-    arguments.output.write_text(
-        f"# Agent benchmark results\n\nMeasured by `scripts/bench` on {stamp}, one run, "
-        f"this repository's machine (2 cores), through a real Home Assistant core, the peer "
-        f"in its own process.\n\n{table}\n\n```json\n{json.dumps(results, indent=2)}\n```\n"
+    publish(
+        arguments.output,
+        "Agent benchmark results",
+        "this repository's machine (2 cores), through a real Home Assistant core, "
+        "the peer in its own process",
+        report(results),
+        results,
     )

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import logging
 from pathlib import Path
 import resource
-import statistics
 import sys
 import time
 from typing import Any
@@ -31,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import aioice.ice  # noqa: E402
 from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
 
+from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
 from custom_components.aiy_realtime.realtime.audio import (  # noqa: E402
     NullSink,
@@ -46,15 +45,6 @@ from tests.peer.http import VALID_KEY  # noqa: E402
 from tests.peer.media import tone  # noqa: E402
 
 TEXT = SessionConfig(model="gpt-realtime", output_modality="text")
-
-
-def p50(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
 
 
 def rss_mb() -> float:
@@ -256,12 +246,10 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = asyncio.run(main(arguments))
-    table = report(results)
-    print(table)
-    print(json.dumps(results))
-    stamp = time.strftime("%Y-%m-%d")
-    arguments.output.write_text(
-        f"# Benchmark results\n\nMeasured by `scripts/bench` on {stamp}, one run, "
-        f"this repository's machine (2 cores).\n\n{table}\n\n```json\n"
-        f"{json.dumps(results, indent=2)}\n```\n"
+    publish(
+        arguments.output,
+        "Benchmark results",
+        "this repository's machine (2 cores)",
+        report(results),
+        results,
     )

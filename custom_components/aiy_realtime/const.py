@@ -65,39 +65,20 @@ PRICE_KEYS: Final = (
     "audio_output",
 )
 # USD per 1M tokens, as published in late 2026; the user edits them in the entry's options.
+_REALTIME_1: Final = {
+    "text_input": 4.0,
+    "cached_text_input": 0.4,
+    "text_output": 16.0,
+    "audio_input": 32.0,
+    "cached_audio_input": 0.4,
+    "audio_output": 64.0,
+}
+_REALTIME_2: Final = {**_REALTIME_1, "text_output": 24.0}
 DEFAULT_PRICES: Final[dict[str, dict[str, float]]] = {
-    "gpt-realtime": {
-        "text_input": 4.0,
-        "cached_text_input": 0.4,
-        "text_output": 16.0,
-        "audio_input": 32.0,
-        "cached_audio_input": 0.4,
-        "audio_output": 64.0,
-    },
-    "gpt-realtime-1.5": {
-        "text_input": 4.0,
-        "cached_text_input": 0.4,
-        "text_output": 16.0,
-        "audio_input": 32.0,
-        "cached_audio_input": 0.4,
-        "audio_output": 64.0,
-    },
-    "gpt-realtime-2": {
-        "text_input": 4.0,
-        "cached_text_input": 0.4,
-        "text_output": 24.0,
-        "audio_input": 32.0,
-        "cached_audio_input": 0.4,
-        "audio_output": 64.0,
-    },
-    "gpt-realtime-2.1": {
-        "text_input": 4.0,
-        "cached_text_input": 0.4,
-        "text_output": 24.0,
-        "audio_input": 32.0,
-        "cached_audio_input": 0.4,
-        "audio_output": 64.0,
-    },
+    "gpt-realtime": _REALTIME_1,
+    "gpt-realtime-1.5": _REALTIME_1,
+    "gpt-realtime-2": _REALTIME_2,
+    "gpt-realtime-2.1": _REALTIME_2,
     "gpt-realtime-2.1-mini": {
         "text_input": 0.6,
         "cached_text_input": 0.06,

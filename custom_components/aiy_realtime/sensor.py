@@ -33,39 +33,22 @@ class UsageSensorDescription(SensorEntityDescription):
     increment: Callable[[Usage, float | None], float | int | None]
 
 
+def _tokens(key: str, count: Callable[[Usage], int]) -> UsageSensorDescription:
+    return UsageSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=TOKENS,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        increment=lambda usage, _: count(usage),
+    )
+
+
 SENSORS: tuple[UsageSensorDescription, ...] = (
-    UsageSensorDescription(
-        key="input_text_tokens",
-        translation_key="input_text_tokens",
-        native_unit_of_measurement=TOKENS,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        increment=lambda usage, _: usage.input_text_tokens,
-    ),
-    UsageSensorDescription(
-        key="input_audio_tokens",
-        translation_key="input_audio_tokens",
-        native_unit_of_measurement=TOKENS,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        increment=lambda usage, _: usage.input_audio_tokens,
-    ),
-    UsageSensorDescription(
-        key="output_text_tokens",
-        translation_key="output_text_tokens",
-        native_unit_of_measurement=TOKENS,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        increment=lambda usage, _: usage.output_text_tokens,
-    ),
-    UsageSensorDescription(
-        key="output_audio_tokens",
-        translation_key="output_audio_tokens",
-        native_unit_of_measurement=TOKENS,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        increment=lambda usage, _: usage.output_audio_tokens,
-    ),
+    _tokens("input_text_tokens", lambda usage: usage.input_text_tokens),
+    _tokens("input_audio_tokens", lambda usage: usage.input_audio_tokens),
+    _tokens("output_text_tokens", lambda usage: usage.output_text_tokens),
+    _tokens("output_audio_tokens", lambda usage: usage.output_audio_tokens),
     UsageSensorDescription(
         key="estimated_cost",
         translation_key="estimated_cost",
