@@ -176,6 +176,20 @@ async def test_session_dropped_between_turns_is_replaced_with_the_context(
     ]
 
 
+async def test_session_dropping_as_the_turn_starts_is_retried_once(
+    hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    """The drop shows only when the next turn asks: that turn goes to a fresh session."""
+    first = await converse(hass, agent_entry, "My name is Ada")
+    peer.call().vanish_on_response = True
+
+    second = await converse(hass, agent_entry, "What is my name?", first.conversation_id)
+
+    assert speech(second) == "You said: What is my name?"
+    assert peer.requests["calls"] == 2
+    assert peer.call().user_texts() == ["My name is Ada", "What is my name?"]
+
+
 async def test_session_expired_between_turns_is_replaced(
     hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
 ) -> None:

@@ -56,6 +56,8 @@ class PeerCall:
         self.items: list[dict[str, Any]] = []
         self.mic_frames = 0
         self.responses = 0
+        self.vanish_on_response = False
+        """Go away when asked for the next response (a drop the client has not seen yet)."""
         self.fail_responses: list[tuple[str, str]] = []
         """(type, code) of responses to fail, in order, like `insufficient_quota`."""
         self.response_seconds: list[float] = []
@@ -215,6 +217,9 @@ class PeerCall:
         self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
+        if self.vanish_on_response:
+            self._spawn(self.vanish())
+            return
         if self._response is not None and not self._response.done():
             self._error(
                 "conversation_already_has_active_response",
