@@ -12,6 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from homeassistant.components import conversation
 from homeassistant.components.conversation.chat_log import async_get_chat_log
 from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, entity_registry as er
 
@@ -292,3 +293,16 @@ async def test_agent_without_an_llm_api_offers_no_tools(
     assert state.attributes["supported_features"] == 0
     await hass.config_entries.async_unload(entry.entry_id)
     assert openai_at_peer.active_calls == 0
+
+
+async def test_sessions_hang_up_when_home_assistant_stops(
+    hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    await converse(hass, agent_entry, "Hello")
+    call_id = peer.call().call_id
+
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+
+    assert peer.hangups == [call_id]
+    assert sessions(agent_entry).conversations() == []
