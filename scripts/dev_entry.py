@@ -2,7 +2,7 @@
 
 `offline URL`: an entry titled "AIY Realtime (offline demo)" pointing at the local peer.
 `openai`: an entry titled "AIY Realtime" with the key in $OPENAI_API_KEY.
-The entry of the other mode is removed, so HA does not retry an endpoint that is not there.
+Switching modes changes the one entry in place, so its agent and entity ids stay.
 Run before HA starts: it edits HA's own storage file, in HA's own format (ConfigEntry.as_dict).
 """
 
@@ -60,7 +60,19 @@ PIPELINES_KEY = "assist_pipeline.pipelines"
 AGENT_ENTITY = "conversation.aiy_realtime_assistant"
 
 
-def prefer_our_pipeline() -> None:
+def agent_entity(entry_id: str) -> str:
+    """The agent's entity id: from HA's entity registry once HA has named it."""
+    registry = ROOT / "config" / ".storage" / "core.entity_registry"
+    if registry.exists():
+        for entity in json.loads(registry.read_text())["data"]["entities"]:
+            if entity.get("config_entry_id") == entry_id and entity["entity_id"].startswith(
+                "conversation."
+            ):
+                return str(entity["entity_id"])
+    return AGENT_ENTITY
+
+
+def prefer_our_pipeline(agent: str) -> None:
     """An Assist pipeline on our agent, preferred, so the Assist dialog talks to it at once."""
     path = ROOT / "config" / ".storage" / PIPELINES_KEY
     if path.exists():
@@ -68,10 +80,10 @@ def prefer_our_pipeline() -> None:
     else:
         stored = {"version": 1, "minor_version": 2, "key": PIPELINES_KEY, "data": {"items": []}}
     items: list[dict[str, Any]] = stored["data"]["items"]
-    ours = next((p for p in items if p.get("conversation_engine") == AGENT_ENTITY), None)
+    ours = next((p for p in items if p.get("name") == DEFAULT_TITLE), None)
     if ours is None:
         ours = {
-            "conversation_engine": AGENT_ENTITY,
+            "conversation_engine": agent,
             "conversation_language": "*",
             "id": ulid_now().lower(),
             "language": "en",
@@ -86,6 +98,7 @@ def prefer_our_pipeline() -> None:
             "prefer_local_intents": False,
         }
         items.append(ours)
+    ours["conversation_engine"] = agent
     stored["data"]["preferred_item"] = ours["id"]
     path.write_text(json.dumps(stored, indent=2))
 
@@ -104,16 +117,15 @@ def main(mode: str, url: str | None) -> None:
     title, data = wanted(mode, url)
     entries: list[dict[str, Any]] = stored["data"]["entries"]
     ours = [
-        e
-        for e in entries
-        if e["domain"] == DOMAIN and e["title"] in (title, OFFLINE_TITLE, DEFAULT_TITLE)
+        e for e in entries if e["domain"] == DOMAIN and e["title"] in (OFFLINE_TITLE, DEFAULT_TITLE)
     ]
-    for entry in ours:
-        if entry["title"] != title:
-            entries.remove(entry)
-    if current := next((e for e in ours if e["title"] == title), None):
-        current["data"] = data
-        action = "updated"
+    for extra in ours[1:]:
+        entries.remove(extra)
+    if ours:
+        # One entry switched between modes: its agent, entity ids and pipeline stay.
+        ours[0].update(title=title, data=data)
+        entry_id = ours[0]["entry_id"]
+        action = "switched"
     else:
         entry = ConfigEntry(
             data=data,
@@ -135,10 +147,11 @@ def main(mode: str, url: str | None) -> None:
             version=1,
         )
         entries.append(json.loads(json.dumps(entry.as_dict(), default=str)))
+        entry_id = entry.entry_id
         action = "added"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, indent=2))
-    prefer_our_pipeline()
+    prefer_our_pipeline(agent_entity(entry_id))
     print(f"[develop] {action} the config entry {title!r}; Assist uses it", file=sys.stderr)
 
 
