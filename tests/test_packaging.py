@@ -100,3 +100,58 @@ def test_lower_layers_never_import_home_assistant() -> None:
                 for name in names:
                     assert not name.startswith("homeassistant"), f"{path} imports {name}"
                     assert name != "..", f"{path} imports the HA layer"
+
+
+def _string_constants() -> dict[str, str]:
+    """Module-level `NAME: Final = "text"` constants of const.py, to resolve keys given by name."""
+    tree = ast.parse((COMPONENT / "const.py").read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            found[node.target.id] = node.value.value
+    return found
+
+
+def test_every_translation_key_in_the_code_has_a_text() -> None:
+    """A typo in a translation key shows the key to the user instead of a sentence."""
+    strings = json.loads((COMPONENT / "strings.json").read_text())
+    constants = _string_constants()
+    used: set[tuple[str, str]] = set()
+    for path in COMPONENT.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = ast.unparse(node.func)
+            if callee.endswith(("Description", "SelectorConfig")):
+                continue  # entity and selector keys: the sensor test and the flow tests
+            for keyword in node.keywords:
+                if keyword.arg != "translation_key":
+                    continue
+                value = keyword.value
+                key = (
+                    value.value
+                    if isinstance(value, ast.Constant)
+                    else constants.get(ast.unparse(value))
+                )
+                assert isinstance(key, str), f"{path.name}: {ast.unparse(value)}"
+                where = "issues" if callee.endswith("async_create_issue") else "exceptions"
+                used.add((where, key))
+            if callee.endswith(("async_translated", "_error_result")):
+                given = node.args[2] if len(node.args) > 2 else None
+                if isinstance(given, ast.Constant):
+                    used.add(("exceptions", given.value))
+    assert used, "the scan found nothing: it is broken"
+    missing = {(where, key) for where, key in used if key not in strings.get(where, {})}
+    assert missing == set()
+
+
+def test_every_sensor_has_a_name() -> None:
+    from custom_components.aiy_realtime.sensor import SENSORS
+
+    names = json.loads((COMPONENT / "strings.json").read_text())["entity"]["sensor"]
+    assert {d.translation_key for d in SENSORS} == set(names)
