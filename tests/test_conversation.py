@@ -11,6 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.components import conversation
 from homeassistant.components.conversation.chat_log import async_get_chat_log
+from homeassistant.components.conversation.trace import async_get_traces
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Context, HomeAssistant
@@ -146,6 +147,15 @@ async def test_follow_up_turns_reuse_one_session(
         "What is my name?",
         "Thanks",
     ]
+    # The conversation's trace says which call answered, and that it was reused.
+    details = [
+        event["data"]["realtime"]
+        for trace in async_get_traces()
+        for event in trace.as_dict()["events"]
+        if event["event_type"] == "agent_detail" and "realtime" in event["data"]
+    ]
+    assert [d["reused_session"] for d in details] == [False, True, True]
+    assert {d["call_id"] for d in details} == {peer.call().call_id}
     # Another conversation is another session.
     await converse(hass, agent_entry, "Hello")
     assert peer.requests["calls"] == 2

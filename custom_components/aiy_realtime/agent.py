@@ -101,6 +101,16 @@ class RealtimeAgent:
                             current.toolset = toolset
                             if current.session.config != config:
                                 await current.session.configure(config)
+                        chat_log.async_trace(
+                            {
+                                "realtime": {
+                                    "call_id": current.session.call_id,
+                                    "reused_session": reused,
+                                    "model": config.model,
+                                    "tools": [tool.name for tool in toolset.tools],
+                                }
+                            }
+                        )
                         finished = await async_run_turn(
                             current,
                             chat_log,
