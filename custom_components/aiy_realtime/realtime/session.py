@@ -15,7 +15,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCIceServer
 
 from . import events
-from .audio import AudioPump, AudioSink, NullSink
+from .audio import AudioPump, AudioSink
 from .errors import RealtimeConnectError, RealtimeError, RealtimeSessionClosed
 from .events import Event, OutputModality, ServerEvent, SessionConfig
 from .responses import ResponseResult, ToolCall, Turn, TurnResult, Usage
@@ -94,7 +94,7 @@ class RealtimeSession:
         self.max_tool_rounds = max_tool_rounds
         self._connect_timeout = connect_timeout
         self._microphone = microphone
-        self._speaker: AudioSink = speaker or NullSink()
+        self._speaker = speaker
         self._transport = WebRTCTransport(
             signaling,
             microphone=microphone,
@@ -253,7 +253,8 @@ class RealtimeSession:
         self._transport.send(json.dumps(event))
 
     def _on_remote_audio(self, track: MediaStreamTrack) -> None:
-        if self._pump is None:
+        # The transport hands audio over only when there is a speaker to play it.
+        if self._pump is None and self._speaker is not None:
             self._pump = AudioPump(track, self._speaker)
 
     # -- what callers do -----------------------------------------------------------------------
