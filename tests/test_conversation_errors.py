@@ -12,7 +12,10 @@ from homeassistant.helpers import intent, issue_registry as ir
 
 from custom_components.aiy_realtime.agent import RealtimeAgent
 from custom_components.aiy_realtime.const import DOMAIN, ISSUE_INSUFFICIENT_QUOTA
-from custom_components.aiy_realtime.conversation import AiyRealtimeConversationEntity
+from custom_components.aiy_realtime.conversation import (
+    AiyRealtimeConversationEntity,
+    async_translated,
+)
 from tests.peer import LocalRealtimePeer
 from tests.peer.http import HttpFault
 from tests.peer.script import Rule
@@ -164,3 +167,11 @@ async def test_bad_tool_calls_go_back_to_the_model_as_errors(
 
     assert "arguments are not valid JSON" in speech(broken)
     assert 'Tool \\"no_such_tool\\" not found' in speech(ghost)
+
+
+async def test_a_language_without_our_texts_gets_english(
+    hass: HomeAssistant, agent_entry: MockConfigEntry
+) -> None:
+    text = await async_translated(hass, "de", "tool_limit", rounds="3")
+
+    assert text.startswith("I stopped after 3 rounds of actions")

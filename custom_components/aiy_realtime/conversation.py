@@ -37,15 +37,11 @@ async def async_setup_entry(
 async def async_translated(
     hass: HomeAssistant, language: str | None, key: str, **values: str
 ) -> str:
-    """One of our exception texts in the user's language (English when it has none)."""
+    """One of our exception texts in the user's language (HA fills missing ones from English)."""
     found = await translation.async_get_translations(
         hass, language or hass.config.language, "exceptions", [DOMAIN]
     )
-    text = found.get(f"component.{DOMAIN}.exceptions.{key}.message")
-    if text is None and language != "en":
-        found = await translation.async_get_translations(hass, "en", "exceptions", [DOMAIN])
-        text = found.get(f"component.{DOMAIN}.exceptions.{key}.message", key)
-    return (text or key).format(**values)
+    return found.get(f"component.{DOMAIN}.exceptions.{key}.message", key).format(**values)
 
 
 class AiyRealtimeConversationEntity(
