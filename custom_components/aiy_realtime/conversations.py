@@ -74,10 +74,10 @@ class ConversationSessions:
         session = RealtimeSession(self.signaling(), config, connect_timeout=self.connect_timeout)
         self.opened += 1
         await session.start()
-        conversation = RealtimeConversation(conversation_id, session, toolset)
-        self._conversations[conversation_id] = conversation
+        started = RealtimeConversation(conversation_id, session, toolset)
+        self._conversations[conversation_id] = started
         self._close_with_chat_session(conversation_id)
-        return conversation
+        return started
 
     @callback
     def _close_with_chat_session(self, conversation_id: str) -> None:
@@ -102,9 +102,9 @@ class ConversationSessions:
         self, conversation_id: str, reason: CloseReason = CloseReason.USER_ENDED
     ) -> None:
         self._locks.pop(conversation_id, None)
-        if (conversation := self._conversations.pop(conversation_id, None)) is not None:
+        if (closing := self._conversations.pop(conversation_id, None)) is not None:
             LOGGER.debug("Closing the session of conversation %s: %s", conversation_id, reason)
-            await conversation.session.close(reason)
+            await closing.session.close(reason)
 
     async def async_close_all(self) -> None:
         conversations = list(self._conversations.values())

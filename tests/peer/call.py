@@ -263,10 +263,8 @@ class PeerCall:
         ]
 
     def _last_user_text(self) -> str:
-        for item in reversed(self.items):
-            if item.get("type") == "message" and item.get("role") == "user":
-                return " ".join(c.get("text", "") for c in item.get("content", []))
-        return ""
+        texts = self.user_texts()
+        return texts[-1] if texts else ""
 
     def _session_tool(self, wanted: str) -> str:
         names = [t.get("name", "") for t in self.session.get("tools") or []]
