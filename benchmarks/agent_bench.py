@@ -34,7 +34,6 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 
 from homeassistant import loader  # noqa: E402
 from homeassistant.components import conversation  # noqa: E402
-from homeassistant.config_entries import ConfigSubentryData  # noqa: E402
 from homeassistant.const import CONF_API_KEY  # noqa: E402
 from homeassistant.core import Context, HomeAssistant  # noqa: E402
 from homeassistant.helpers import entity_registry as er  # noqa: E402
@@ -42,9 +41,7 @@ from homeassistant.setup import async_setup_component  # noqa: E402
 
 from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
-from custom_components.aiy_realtime.config_flow import (  # noqa: E402
-    RECOMMENDED_CONVERSATION_OPTIONS,
-)
+from custom_components.aiy_realtime.config_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN  # noqa: E402
 from tests.peer.http import VALID_KEY  # noqa: E402
 
@@ -128,14 +125,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 entry = MockConfigEntry(
                     domain=DOMAIN,
                     data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
-                    subentries_data=[
-                        ConfigSubentryData(
-                            data=RECOMMENDED_CONVERSATION_OPTIONS,
-                            subentry_type="conversation",
-                            title="Bench",
-                            unique_id=None,
-                        )
-                    ],
+                    subentries_data=[recommended_agent()],
                 )
                 entry.add_to_hass(hass)
                 assert await hass.config_entries.async_setup(entry.entry_id)

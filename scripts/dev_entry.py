@@ -23,17 +23,13 @@ from homeassistant.config_entries import (  # noqa: E402
     STORAGE_VERSION,
     STORAGE_VERSION_MINOR,
     ConfigEntry,
-    ConfigSubentryData,
 )
 from homeassistant.util.ulid import ulid_now  # noqa: E402
 
-from custom_components.aiy_realtime.config_flow import (  # noqa: E402
-    RECOMMENDED_CONVERSATION_OPTIONS,
-)
+from custom_components.aiy_realtime.config_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import (  # noqa: E402
     CONF_ENDPOINT,
     CONF_ENDPOINT_URL,
-    DEFAULT_CONVERSATION_NAME,
     DEFAULT_TITLE,
     DOMAIN,
 )
@@ -134,14 +130,7 @@ def main(mode: str, url: str | None) -> None:
             minor_version=1,
             options=None,
             source="user",
-            subentries_data=[
-                ConfigSubentryData(
-                    data=RECOMMENDED_CONVERSATION_OPTIONS,
-                    subentry_type="conversation",
-                    title=DEFAULT_CONVERSATION_NAME,
-                    unique_id=None,
-                )
-            ],
+            subentries_data=[recommended_agent()],
             title=title,
             unique_id=None,
             version=1,

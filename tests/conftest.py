@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -59,21 +59,14 @@ def openai_at_peer(peer: LocalRealtimePeer, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def mock_config_entry(hass: HomeAssistant) -> MockConfigEntry:
     """An entry for the default endpoint with the recommended agent, added but not set up."""
-    from custom_components.aiy_realtime.config_flow import RECOMMENDED_CONVERSATION_OPTIONS
+    from custom_components.aiy_realtime.config_flow import recommended_agent
     from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN
 
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="AIY Realtime",
         data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
-        subentries_data=[
-            ConfigSubentryData(
-                data=RECOMMENDED_CONVERSATION_OPTIONS,
-                subentry_type="conversation",
-                title="AIY Realtime assistant",
-                unique_id=None,
-            )
-        ],
+        subentries_data=[recommended_agent()],
     )
     entry.add_to_hass(hass)
     return entry

@@ -15,6 +15,7 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryData,
     ConfigSubentryFlow,
     OptionsFlow,
     SubentryFlowResult,
@@ -69,6 +70,17 @@ RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
     CONF_TURN_DETECTION: DEFAULT_TURN_DETECTION,
     CONF_GREETING: DEFAULT_GREETING,
 }
+
+
+def recommended_agent() -> ConfigSubentryData:
+    """The agent a new entry starts with (the offline demo and the tests start from it too)."""
+    return ConfigSubentryData(
+        data=dict(RECOMMENDED_CONVERSATION_OPTIONS),
+        subentry_type="conversation",
+        title=DEFAULT_CONVERSATION_NAME,
+        unique_id=None,
+    )
+
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 
@@ -176,14 +188,7 @@ class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_create_entry(
                     title=DEFAULT_TITLE,
                     data=data,
-                    subentries=[
-                        {
-                            "subentry_type": "conversation",
-                            "data": RECOMMENDED_CONVERSATION_OPTIONS,
-                            "title": DEFAULT_CONVERSATION_NAME,
-                            "unique_id": None,
-                        }
-                    ],
+                    subentries=[recommended_agent()],
                 )
 
         suggested = user_input or (_form_values(existing.data) if existing else None)
