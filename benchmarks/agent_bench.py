@@ -58,15 +58,19 @@ async def converse(hass: HomeAssistant, agent_id: str, text: str, conversation_i
 
 async def measured(
     peer: PeerProcess, turns: dict[str, Callable[[], Awaitable[float]]]
-) -> list[float]:
-    """Run the turns (conversation's first words → turn) at once; each one's overhead."""
+) -> tuple[list[float], float]:
+    """Run the turns (conversation's first words → turn) at once: each one's overhead, and the
+    CPU this process spent on them (not on asking the peer for its times)."""
     before = await peer.stats()
+    cpu_start = time.process_time()
     totals = await asyncio.gather(*(turn() for turn in turns.values()))
+    cpu = time.process_time() - cpu_start
     after = await peer.stats()
-    return [
+    overheads = [
         total - sum(after[first][len(before[first]) :])
         for first, total in zip(turns, totals, strict=True)
     ]
+    return overheads, cpu
 
 
 async def open_conversations(hass: HomeAssistant, agent_id: str, count: int) -> list[str]:
@@ -83,7 +87,7 @@ async def run(hass: HomeAssistant, agent_id: str, peer: PeerProcess, args: Any) 
     (single,) = await open_conversations(hass, agent_id, 1)
     warm: list[float] = []
     for index in range(args.turns + 5):
-        overhead = await measured(peer, {f"open {single}": turn(hass, agent_id, single)})
+        overhead, _ = await measured(peer, {f"open {single}": turn(hass, agent_id, single)})
         if index >= 5:
             warm += overhead
     ids = await open_conversations(hass, agent_id, args.conversations)
@@ -92,10 +96,13 @@ async def run(hass: HomeAssistant, agent_id: str, peer: PeerProcess, args: Any) 
     burst_cpu = 0.0
     for _ in range(args.rounds):
         for cid in ids:
-            round_robin += await measured(peer, {f"open {cid}": turn(hass, agent_id, cid)})
-        cpu_start = time.process_time()
-        burst += await measured(peer, {f"open {cid}": turn(hass, agent_id, cid) for cid in ids})
-        burst_cpu += time.process_time() - cpu_start
+            overhead, _ = await measured(peer, {f"open {cid}": turn(hass, agent_id, cid)})
+            round_robin += overhead
+        overhead, cpu = await measured(
+            peer, {f"open {cid}": turn(hass, agent_id, cid) for cid in ids}
+        )
+        burst += overhead
+        burst_cpu += cpu
     return {
         "agent_turn_overhead_p50_ms": round(p50(warm) * 1000, 2),
         "agent_turn_overhead_p95_ms": round(p95(warm) * 1000, 2),
