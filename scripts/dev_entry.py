@@ -3,11 +3,14 @@
 `offline URL`: an entry titled "AIY Realtime (offline demo)" pointing at the local peer.
 `openai`: an entry titled "AIY Realtime" with the key in $OPENAI_API_KEY.
 Switching modes changes the one entry in place, so its agent and entity ids stay.
-Run before HA starts: it edits HA's own storage file, in HA's own format (ConfigEntry.as_dict).
+`--port N` (default 8123): HA's web server listens on 127.0.0.1:N only.
+Run before HA starts: it edits HA's own storage files, in HA's own formats (ConfigEntry.as_dict,
+the http store's stable/pending slots).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -15,15 +18,34 @@ import sys
 from types import MappingProxyType
 from typing import Any
 
+import probatio
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from homeassistant.components.http.config import (  # noqa: E402
+    HTTP_CONFIG_CREATED_AT,
+    HTTP_CONFIG_ERROR,
+    HTTP_CONFIG_ERROR_MESSAGE,
+    HTTP_STORAGE_SCHEMA,
+    KEY_PENDING,
+    KEY_STABLE,
+    KEY_YAML_MIGRATION_DONE,
+    STORAGE_KEY as HTTP_STORAGE_KEY,
+    STORAGE_MINOR_VERSION as HTTP_STORAGE_MINOR_VERSION,
+    STORAGE_VERSION as HTTP_STORAGE_VERSION,
+)
+from homeassistant.components.http.const import (  # noqa: E402
+    CONF_SERVER_HOST,
+    CONF_SERVER_PORT,
+)
 from homeassistant.config_entries import (  # noqa: E402
     STORAGE_KEY,
     STORAGE_VERSION,
     STORAGE_VERSION_MINOR,
     ConfigEntry,
 )
+from homeassistant.util import dt as dt_util  # noqa: E402
 from homeassistant.util.ulid import ulid_now  # noqa: E402
 
 from custom_components.aiy_realtime.config_flow import recommended_agent  # noqa: E402
@@ -34,6 +56,7 @@ from custom_components.aiy_realtime.const import (  # noqa: E402
     DOMAIN,
 )
 
+STORAGE = ROOT / "config" / ".storage"
 OFFLINE_TITLE = f"{DEFAULT_TITLE} (offline demo)"
 OFFLINE_KEY = "sk-offline-demo"
 
@@ -58,7 +81,7 @@ AGENT_ENTITY = "conversation.aiy_realtime_assistant"
 
 def agent_entity(entry_id: str) -> str:
     """The agent's entity id: from HA's entity registry once HA has named it."""
-    registry = ROOT / "config" / ".storage" / "core.entity_registry"
+    registry = STORAGE / "core.entity_registry"
     if registry.exists():
         for entity in json.loads(registry.read_text())["data"]["entities"]:
             if entity.get("config_entry_id") == entry_id and entity["entity_id"].startswith(
@@ -70,7 +93,7 @@ def agent_entity(entry_id: str) -> str:
 
 def prefer_our_pipeline(agent: str) -> None:
     """An Assist pipeline on our agent, preferred, so the Assist dialog talks to it at once."""
-    path = ROOT / "config" / ".storage" / PIPELINES_KEY
+    path = STORAGE / PIPELINES_KEY
     if path.exists():
         stored = json.loads(path.read_text())
     else:
@@ -99,8 +122,64 @@ def prefer_our_pipeline(agent: str) -> None:
     path.write_text(json.dumps(stored, indent=2))
 
 
+HTTP_META = (HTTP_CONFIG_CREATED_AT, HTTP_CONFIG_ERROR, HTTP_CONFIG_ERROR_MESSAGE)
+
+
+def bind_http(host: str, port: int) -> None:
+    """HA's web server on host:port only, stored as if set in HA's UI (Settings > Network).
+
+    HA 2026.10 keeps HTTP settings in its http store: `stable` (confirmed), `pending` (on trial:
+    the UI asks to confirm it within 5 minutes, else HA reverts and restarts) and whether the
+    one-time YAML migration is done. An `http:` block in configuration.yaml would be migrated
+    as pending (the countdown after onboarding) and then flagged as ignored YAML for good, so
+    the host and port go straight to `stable`: nothing pending, nothing left to migrate. Other
+    settings a developer changed in the UI stay.
+    """
+    path = STORAGE / HTTP_STORAGE_KEY
+    stored = json.loads(path.read_text()) if path.exists() else None
+    kept: dict[str, Any] = {}
+    if stored and stored.get("version") == HTTP_STORAGE_VERSION:
+        kept = {k: v for k, v in stored["data"][KEY_STABLE].items() if k not in HTTP_META}
+    try:
+        stable = HTTP_STORAGE_SCHEMA({**kept, CONF_SERVER_HOST: host, CONF_SERVER_PORT: port})
+    except probatio.Invalid:  # e.g. a certificate that is gone: start from HA's defaults
+        kept = {}
+        stable = HTTP_STORAGE_SCHEMA({CONF_SERVER_HOST: host, CONF_SERVER_PORT: port})
+    if (
+        stored
+        and kept == stable
+        and stored["data"][KEY_PENDING] is None
+        and stored["data"][KEY_YAML_MIGRATION_DONE]
+    ):
+        return
+    data = {
+        KEY_STABLE: {
+            **stable,
+            HTTP_CONFIG_CREATED_AT: dt_util.utcnow().isoformat(),
+            HTTP_CONFIG_ERROR: None,
+            HTTP_CONFIG_ERROR_MESSAGE: None,
+        },
+        KEY_PENDING: None,
+        KEY_YAML_MIGRATION_DONE: True,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "version": HTTP_STORAGE_VERSION,
+                "minor_version": HTTP_STORAGE_MINOR_VERSION,
+                "key": HTTP_STORAGE_KEY,
+                "data": data,
+            },
+            indent=2,
+        )
+    )
+    path.chmod(0o600)  # HA keeps this store private
+    print(f"[develop] HA listens on http://{host}:{port} (its http store)", file=sys.stderr)
+
+
 def main(mode: str, url: str | None) -> None:
-    path = ROOT / "config" / ".storage" / STORAGE_KEY
+    path = STORAGE / STORAGE_KEY
     if path.exists():
         stored = json.loads(path.read_text())
     else:
@@ -145,4 +224,10 @@ def main(mode: str, url: str | None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["offline", "openai"])
+    parser.add_argument("url", nargs="?", help="offline: the local peer's base URL")
+    parser.add_argument("--port", type=int, default=8123, help="HA's port on 127.0.0.1")
+    args = parser.parse_args()
+    bind_http("127.0.0.1", args.port)
+    main(args.mode, args.url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 from pathlib import Path
 import subprocess
@@ -26,6 +27,18 @@ HACS_KEYS = {
     "render_readme",
     "zip_release",
 }
+
+
+# sha256 of the Apache License 2.0 as the ASF publishes it (apache.org/licenses/LICENSE-2.0.txt).
+APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+
+def test_license_is_the_unmodified_apache_2_0_text() -> None:
+    """HACS wants a LICENSE; the project's is Apache-2.0, the ASF's text with nothing added."""
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text
+    assert hashlib.sha256(text.encode()).hexdigest() == APACHE_2_0_SHA256
 
 
 def test_hacs_json_has_only_allowed_keys() -> None:
