@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Final
+
+from .usage import load_prices
 
 DOMAIN: Final = "aiy_realtime"
 LOGGER = logging.getLogger(__package__)
@@ -56,38 +59,10 @@ TURN_TIMEOUT: Final = 60.0
 MAX_TOOL_ROUNDS: Final = 10
 
 CONF_PRICES: Final = "prices"
-PRICE_KEYS: Final = (
-    "text_input",
-    "cached_text_input",
-    "text_output",
-    "audio_input",
-    "cached_audio_input",
-    "audio_output",
-)
-# USD per 1M tokens, as published in late 2026; the user edits them in the entry's options.
-_REALTIME_1: Final = {
-    "text_input": 4.0,
-    "cached_text_input": 0.4,
-    "text_output": 16.0,
-    "audio_input": 32.0,
-    "cached_audio_input": 0.4,
-    "audio_output": 64.0,
-}
-_REALTIME_2: Final = {**_REALTIME_1, "text_output": 24.0}
-DEFAULT_PRICES: Final[dict[str, dict[str, float]]] = {
-    "gpt-realtime": _REALTIME_1,
-    "gpt-realtime-1.5": _REALTIME_1,
-    "gpt-realtime-2": _REALTIME_2,
-    "gpt-realtime-2.1": _REALTIME_2,
-    "gpt-realtime-2.1-mini": {
-        "text_input": 0.6,
-        "cached_text_input": 0.06,
-        "text_output": 2.4,
-        "audio_input": 10.0,
-        "cached_audio_input": 0.3,
-        "audio_output": 20.0,
-    },
-}
+# USD per 1M tokens as published in late 2026, kept as data so new prices need no code. Read once,
+# at import, which Home Assistant runs in its import executor (loader.py) rather than on the event
+# loop; a broken file fails the import instead of pricing wrongly.
+DEFAULT_PRICES: Final = load_prices(Path(__file__).with_name("prices.json"))
 
 ISSUE_INSUFFICIENT_QUOTA: Final = "insufficient_quota"
 BILLING_URL: Final = "https://platform.openai.com/settings/organization/billing"

@@ -1,17 +1,32 @@
-"""Diagnostics: what the entry is set to and how it runs, with the key redacted."""
+"""Diagnostics: what the entry is set to and runs on, with the key and the prompt redacted."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from importlib import metadata
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
-from homeassistant.const import CONF_API_KEY
+from homeassistant.const import CONF_API_KEY, CONF_PROMPT
 from homeassistant.core import HomeAssistant
 
 from . import AiyRealtimeConfigEntry
 
-TO_REDACT = {CONF_API_KEY, "api-key", "authorization"}
+# The prompt is the user's own text and may name the people and rooms of the household.
+TO_REDACT = {CONF_API_KEY, CONF_PROMPT, "api-key", "authorization"}
+LIBRARIES = ("homeassistant", "openai", "aiortc", "aioice", "av", "pydantic", "gpiozero")
+"""What a bug may depend on besides this integration: HA, our requirements and theirs."""
+
+
+def _library_versions() -> dict[str, str | None]:
+    """Installed versions (None: not installed); reads package metadata from disk."""
+    versions: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 async def async_get_config_entry_diagnostics(
@@ -26,6 +41,7 @@ async def async_get_config_entry_diagnostics(
             TO_REDACT,
         ),
         "endpoint": {"kind": endpoint.kind.value, "base_url": endpoint.base_url},
+        "libraries": await hass.async_add_executor_job(_library_versions),
         "subentries": {
             subentry_id: {
                 "type": subentry.subentry_type,

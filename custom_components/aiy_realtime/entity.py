@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from . import AiyRealtimeConfigEntry
 from .const import CONF_MODEL, DEFAULT_MODEL, DOMAIN
+from .realtime.endpoint import Endpoint, EndpointKind
+
+
+def _model_operator(endpoint: Endpoint) -> str:
+    """Who runs the model behind the endpoint, as the device's manufacturer."""
+    if endpoint.kind is EndpointKind.OPENAI:
+        return "OpenAI"
+    if endpoint.kind is EndpointKind.AZURE:
+        return "Microsoft"
+    # Any server may speak the API; its host is all we know of it, and claiming OpenAI is untrue.
+    return urlsplit(endpoint.url or "").hostname or "Custom endpoint"
 
 
 class AiyRealtimeEntity(Entity):
@@ -21,7 +34,7 @@ class AiyRealtimeEntity(Entity):
         self._attr_device_info = DeviceInfo(
             identifiers={(DOMAIN, subentry.subentry_id)},
             name=subentry.title,
-            manufacturer="OpenAI",
+            manufacturer=_model_operator(entry.runtime_data.endpoint),
             model=subentry.data.get(CONF_MODEL, DEFAULT_MODEL),
             entry_type=DeviceEntryType.SERVICE,
         )

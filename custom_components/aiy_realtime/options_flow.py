@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-import math
 from typing import Any
 
 import probatio
@@ -11,30 +9,8 @@ import probatio
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.helpers.selector import ObjectSelector
 
-from .const import CONF_PRICES, DEFAULT_PRICES, PRICE_KEYS
-
-
-def validate_prices(value: Any) -> dict[str, dict[str, float]]:
-    """Model → {price key: USD per 1M tokens}; every key known, every price a number ≥ 0."""
-    if not isinstance(value, Mapping) or not value:
-        raise ValueError("not a table of models")
-    prices: dict[str, dict[str, float]] = {}
-    for model, table in value.items():
-        if not isinstance(model, str) or not model.strip() or not isinstance(table, Mapping):
-            raise ValueError(f"bad entry for {model!r}")
-        unknown = set(table) - set(PRICE_KEYS)
-        if unknown:
-            raise ValueError(f"unknown keys {sorted(unknown)} for {model}")
-        row: dict[str, float] = {}
-        for key in PRICE_KEYS:
-            price = table.get(key, 0.0)
-            if isinstance(price, bool) or not isinstance(price, (int, float)):
-                raise ValueError(f"{model}.{key} is not a number")
-            if price < 0 or not math.isfinite(price):
-                raise ValueError(f"{model}.{key} must be 0 or more")
-            row[key] = float(price)
-        prices[model.strip()] = row
-    return prices
+from .const import CONF_PRICES, DEFAULT_PRICES
+from .usage import validate_prices
 
 
 class PricesOptionsFlow(OptionsFlow):

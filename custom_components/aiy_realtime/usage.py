@@ -1,9 +1,14 @@
-"""Token usage of an agent's responses, and what it costs at the user's prices."""
+"""Token usage of an agent's responses, the price tables, and what usage costs at them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+import json
+import math
+from pathlib import Path
+import re
+from typing import Any
 
 from homeassistant.core import callback
 
@@ -12,6 +17,62 @@ from .realtime.responses import Usage
 type Prices = Mapping[str, Mapping[str, float]]
 """Model name → price key → USD per 1M tokens."""
 type UsageListener = Callable[[Usage, float | None], None]
+
+PRICE_KEYS = (
+    "text_input",
+    "cached_text_input",
+    "text_output",
+    "audio_input",
+    "cached_audio_input",
+    "audio_output",
+)
+_SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
+"""A dated snapshot's name: its family's, then the date (`gpt-realtime-mini-2025-10-06`)."""
+
+
+def validate_prices(value: Any) -> dict[str, dict[str, float]]:
+    """Model → {price key: USD per 1M tokens}; every key known, every price a number ≥ 0."""
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError("not a table of models")
+    prices: dict[str, dict[str, float]] = {}
+    for model, table in value.items():
+        if not isinstance(model, str) or not model.strip() or not isinstance(table, Mapping):
+            raise ValueError(f"bad entry for {model!r}")
+        unknown = set(table) - set(PRICE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)} for {model}")
+        row: dict[str, float] = {}
+        for key in PRICE_KEYS:
+            price = table.get(key, 0.0)
+            if isinstance(price, bool) or not isinstance(price, (int, float)):
+                raise ValueError(f"{model}.{key} is not a number")
+            if price < 0 or not math.isfinite(price):
+                raise ValueError(f"{model}.{key} must be 0 or more")
+            row[key] = float(price)
+        prices[model.strip()] = row
+    return prices
+
+
+def load_prices(path: Path) -> dict[str, dict[str, float]]:
+    """A price table from a JSON file; blocking I/O, so only at import or in an executor."""
+    try:
+        return validate_prices(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
+def price_of(model: str, prices: Prices) -> Mapping[str, float] | None:
+    """The model's row, else its family's if it is a dated snapshot of a priced model.
+
+    Only a date may follow the family's name: neither `gpt-realtime-3` nor
+    `gpt-realtime-mini-2025-10-06` is a `gpt-realtime`, and no price (an unavailable cost) beats a
+    wrong one.
+    """
+    if (exact := prices.get(model)) is not None:
+        return exact
+    if (snapshot := _SNAPSHOT.fullmatch(model)) is not None:
+        return prices.get(snapshot["family"])
+    return None
 
 
 def usage_cost(usage: Usage, price: Mapping[str, float]) -> float:
@@ -40,7 +101,7 @@ class UsageMeter:
 
     @property
     def price(self) -> Mapping[str, float] | None:
-        return self.prices.get(self.model)
+        return price_of(self.model, self.prices)
 
     @callback
     def record(self, usage: Usage) -> None:
