@@ -36,8 +36,8 @@ from custom_components.aiy_realtime.realtime.audio import (  # noqa: E402
     PcmSourceTrack,
     SilenceReader,
 )
+from custom_components.aiy_realtime.realtime.config import SessionConfig  # noqa: E402
 from custom_components.aiy_realtime.realtime.endpoint import Endpoint  # noqa: E402
-from custom_components.aiy_realtime.realtime.events import SessionConfig  # noqa: E402
 from custom_components.aiy_realtime.realtime.session import RealtimeSession  # noqa: E402
 from custom_components.aiy_realtime.realtime.signaling import UnifiedSignaling  # noqa: E402
 from tests.peer import LocalRealtimePeer  # noqa: E402

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
+import logging
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,37 @@ def _put_this_integration_first() -> None:
 
 
 _put_this_integration_first()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_logged_errors(*patterns): errors in the log this test expects"
+    )
+
+
+@pytest.fixture(autouse=True)
+def fail_on_logged_errors(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Generator[None]:
+    """An error in the log is a failure, even when the test's assertions hold.
+
+    Set up before (so torn down after) every other fixture: errors logged while HA stops or the
+    entry unloads count too.
+    """
+    yield
+    marker = request.node.get_closest_marker("allow_logged_errors")
+    allowed = marker.args if marker else ()
+    records = [
+        *caplog.get_records("setup"),
+        *caplog.get_records("call"),
+        *caplog.records,  # teardown so far
+    ]
+    errors = [
+        f"{r.name}: {r.getMessage()}"
+        for r in records
+        if r.levelno >= logging.ERROR and not any(a in r.getMessage() for a in allowed)
+    ]
+    assert errors == [], "errors were logged"
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from custom_components.aiy_realtime.conversation import (
 from tests.peer import LocalRealtimePeer
 from tests.peer.http import HttpFault
 from tests.peer.script import Rule
-from tests.test_conversation import agent_id, converse, sessions, speech
+from tests.test_conversation import agent_id, converse, open_session, speech
 
 
 def agent(hass: HomeAssistant, entry: MockConfigEntry) -> RealtimeAgent:
@@ -120,7 +120,7 @@ async def test_unreachable_endpoint_is_an_answer_not_an_exception(
     result = await converse(hass, agent_entry, "Hello")
 
     assert_error(result, "could not reach the assistant")
-    assert sessions(agent_entry).get(result.conversation_id) is None
+    assert open_session(agent_entry, result.conversation_id) is None
 
 
 async def test_slow_model_times_out_with_an_answer(
@@ -134,7 +134,7 @@ async def test_slow_model_times_out_with_an_answer(
 
     assert_error(result, "could not reach the assistant")
     # The stuck session is closed; the next turn gets a fresh one.
-    assert sessions(agent_entry).get(first.conversation_id) is None
+    assert open_session(agent_entry, first.conversation_id) is None
     peer.script.delay_before_response = 0
     again = await converse(hass, agent_entry, "Now?", first.conversation_id)
     assert speech(again) == "You said: Now?"

@@ -31,10 +31,12 @@ async def test_setup_and_unload(
     assert mock_config_entry.state is ConfigEntryState.NOT_LOADED
 
 
+@pytest.mark.parametrize("status", [401, 403])
 async def test_refused_key_starts_reauth(
-    hass: HomeAssistant, peer: LocalRealtimePeer, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, peer: LocalRealtimePeer, mock_config_entry: MockConfigEntry, status: int
 ) -> None:
-    peer.faults.add("models", HttpFault(401, "invalid_api_key"))
+    """The flow and the agent take 403 for a refused key; setup must agree, not retry forever."""
+    peer.faults.add("models", HttpFault(status, "invalid_api_key"))
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR

@@ -154,10 +154,19 @@ def test_every_translation_key_in_the_code_has_a_text() -> None:
                 assert isinstance(key, str), f"{path.name}: {ast.unparse(value)}"
                 where = "issues" if callee.endswith("async_create_issue") else "exceptions"
                 used.add((where, key))
-            if callee.endswith(("async_translated", "_error_result")):
+            if callee.endswith("async_translated"):
                 given = node.args[2] if len(node.args) > 2 else None
                 if isinstance(given, ast.Constant):
                     used.add(("exceptions", given.value))
+            if callee == "AgentError":  # the agent's failures, answered as translated texts
+                given = node.args[0]
+                key = (
+                    given.value
+                    if isinstance(given, ast.Constant)
+                    else constants.get(ast.unparse(given))
+                )
+                assert isinstance(key, str), f"{path.name}: {ast.unparse(given)}"
+                used.add(("exceptions", key))
     assert used, "the scan found nothing: it is broken"
     missing = {(where, key) for where, key in used if key not in strings.get(where, {})}
     assert missing == set()

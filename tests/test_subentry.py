@@ -19,6 +19,9 @@ from custom_components.aiy_realtime.const import (
     CONF_VOICE,
 )
 
+# Settings only voice sessions read: the form does not offer them before voice lands.
+VOICE_SETTINGS = {CONF_VOICE, CONF_TRANSCRIPTION_MODEL, CONF_TURN_DETECTION, CONF_GREETING}
+
 pytestmark = pytest.mark.usefixtures("openai_at_peer")
 
 
@@ -36,7 +39,8 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     schema_keys = {str(key) for key in result["data_schema"].schema}
-    assert {CONF_NAME, CONF_MODEL, CONF_VOICE, CONF_LLM_HASS_API, CONF_GREETING} <= schema_keys
+    assert {CONF_NAME, CONF_MODEL, CONF_PROMPT, CONF_LLM_HASS_API} <= schema_keys
+    assert not VOICE_SETTINGS & schema_keys
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
@@ -45,10 +49,6 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
             CONF_PROMPT: "Answer in one sentence.",
             CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
             CONF_MODEL: "gpt-realtime-mini",
-            CONF_VOICE: "cedar",
-            CONF_TRANSCRIPTION_MODEL: "none",
-            CONF_TURN_DETECTION: "semantic_vad",
-            CONF_GREETING: "Say hi.",
         },
     )
     await hass.async_block_till_done()
@@ -56,8 +56,7 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
     assert result["title"] == "Kitchen helper"
     (created,) = [s for s in loaded_entry.subentries.values() if s.title == "Kitchen helper"]
     assert created.data[CONF_MODEL] == "gpt-realtime-mini"
-    assert created.data[CONF_VOICE] == "cedar"
-    assert created.data[CONF_TURN_DETECTION] == "semantic_vad"
+    assert created.data[CONF_PROMPT] == "Answer in one sentence."
     assert CONF_NAME not in created.data
     assert len(loaded_entry.subentries) == 2
 
@@ -77,9 +76,6 @@ async def test_reconfigure_agent_drops_llm_api(
             CONF_PROMPT: "Be brief.",
             CONF_LLM_HASS_API: [],
             CONF_MODEL: "gpt-realtime-2",
-            CONF_VOICE: "marin",
-            CONF_TRANSCRIPTION_MODEL: "whisper-1",
-            CONF_TURN_DETECTION: "none",
         },
     )
     await hass.async_block_till_done()
@@ -89,7 +85,7 @@ async def test_reconfigure_agent_drops_llm_api(
     assert agent.data[CONF_MODEL] == "gpt-realtime-2"
     assert CONF_LLM_HASS_API not in agent.data
     # Untouched settings are kept.
-    assert agent.data[CONF_GREETING]
+    assert agent.data[CONF_PROMPT] == "Be brief."
 
 
 async def test_unknown_llm_api_is_dropped_from_suggestions(

@@ -67,7 +67,7 @@ def test_parameters_become_json_schema(hass: HomeAssistant) -> None:
     )
     (tool,) = ToolSet.from_api(api_with(hass, FakeTool("set", schema))).tools
 
-    event: dict[str, Any] = tool.as_event_field()
+    event: dict[str, Any] = tool.as_param()
     assert event["type"] == "function"
     assert event["parameters"]["type"] == "object"
     assert event["parameters"]["required"] == ["name"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -11,18 +12,99 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache_with_extra_data,
 )
 
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_API_KEY, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.util import dt as dt_util
 
-from custom_components.aiy_realtime.const import CONF_PRICES, DEFAULT_PRICES
+from custom_components.aiy_realtime.config_flow import recommended_agent
+from custom_components.aiy_realtime.const import (
+    CONF_ENDPOINT,
+    CONF_MODEL,
+    CONF_PRICES,
+    DEFAULT_PRICES,
+    DOMAIN,
+)
 from custom_components.aiy_realtime.realtime.responses import Usage
-from custom_components.aiy_realtime.usage import usage_cost
+from custom_components.aiy_realtime.usage import UsageMeter, load_prices, usage_cost
 from tests.peer import LocalRealtimePeer
-from tests.test_conversation import converse, sessions
+from tests.peer.http import VALID_KEY
+from tests.test_conversation import converse, open_session
 
 COST = "sensor.aiy_realtime_assistant_estimated_cost"
+SHIPPED_PRICES = Path(__file__).resolve().parent.parent / (
+    "custom_components/aiy_realtime/prices.json"
+)
+MINI = {
+    "text_input": 0.6,
+    "cached_text_input": 0.06,
+    "text_output": 2.4,
+    "audio_input": 10.0,
+    "cached_audio_input": 0.3,
+    "audio_output": 20.0,
+}
+
+
+def test_default_prices_are_the_shipped_file() -> None:
+    assert load_prices(SHIPPED_PRICES) == DEFAULT_PRICES
+    # The README's example model has a price.
+    assert DEFAULT_PRICES["gpt-realtime-mini"] == MINI
+    assert DEFAULT_PRICES["gpt-realtime-2.1-mini"] == MINI
+    assert DEFAULT_PRICES["gpt-realtime-2"]["text_output"] == 24
+    assert DEFAULT_PRICES["gpt-realtime-1.5"] == DEFAULT_PRICES["gpt-realtime"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        '{"gpt-realtime": {"text_input": "4"}}',
+        '{"gpt-realtime": {"text_inptu": 4}}',
+        "[]",
+    ],
+)
+def test_a_broken_price_file_fails_loudly(tmp_path: Path, text: str) -> None:
+    broken = tmp_path / "prices.json"
+    broken.write_text(text)
+    with pytest.raises(ValueError, match=r"prices\.json"):
+        load_prices(broken)
+
+
+@pytest.mark.parametrize(
+    ("model", "row"),
+    [
+        ("gpt-realtime", "gpt-realtime"),
+        ("gpt-realtime-2.1-mini", "gpt-realtime-2.1-mini"),
+        ("gpt-realtime-2025-08-28", "gpt-realtime"),
+        ("gpt-realtime-mini-2025-10-06", "gpt-realtime-mini"),
+        ("gpt-realtime-2-2026-05-01", "gpt-realtime-2"),
+        ("gpt-realtime-2.1-mini-2026-09-30", "gpt-realtime-2.1-mini"),
+    ],
+)
+def test_a_dated_snapshot_costs_what_its_family_costs(model: str, row: str) -> None:
+    assert UsageMeter(model, DEFAULT_PRICES).price == DEFAULT_PRICES[row]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt-realtime-mini-2025-10-06",  # a mini is not priced like its big sibling
+        "gpt-realtime-3",  # a new model is not a snapshot of an old one
+        "gpt-realtime-preview-2025-06-03",
+        "gpt-realtime-20250828",
+        "my-gpt-realtime",
+    ],
+)
+def test_no_price_rather_than_another_familys(model: str) -> None:
+    only_the_big_one = {"gpt-realtime": DEFAULT_PRICES["gpt-realtime"]}
+    assert UsageMeter(model, only_the_big_one).price is None
+
+
+def test_the_users_table_is_looked_up_the_same_way() -> None:
+    mine = {"gpt-realtime-mini": {"text_input": 1.0}, "gpt-realtime-mini-2025-10-06": {}}
+    assert UsageMeter("gpt-realtime-mini-2025-12-15", mine).price == {"text_input": 1.0}
+    # An exact row wins over the family's.
+    assert UsageMeter("gpt-realtime-mini-2025-10-06", mine).price == {}
 
 
 def test_cached_input_is_billed_at_the_cached_rate() -> None:
@@ -68,15 +150,63 @@ async def test_prices_are_options_and_are_validated(
 
 
 async def test_cost_is_unavailable_for_a_model_without_a_price(
-    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer
 ) -> None:
-    hass.config_entries.async_update_entry(mock_config_entry, options={CONF_PRICES: {"x": {}}})
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    agent = recommended_agent()
+    agent["data"] = {**agent["data"], CONF_MODEL: "my-own-realtime-model"}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
+        subentries_data=[agent],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
     assert hass.states.get(COST).state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.aiy_realtime_assistant_input_text_tokens").state == "0"
-    await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_saved_price_table_keeps_the_shipped_rows_it_lacks(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer
+) -> None:
+    """A table saved before a model was priced (then the integration updated) still prices it."""
+    agent = recommended_agent()
+    agent["data"] = {**agent["data"], CONF_MODEL: "gpt-realtime-mini"}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
+        options={CONF_PRICES: {"gpt-realtime": {"text_input": 1.0}}},
+        subentries_data=[agent],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert hass.states.get(COST).state == "0"
+    meter = next(iter(entry.runtime_data.meters.values()))
+    assert meter.price == DEFAULT_PRICES["gpt-realtime-mini"]
+    assert meter.prices["gpt-realtime"]["text_input"] == 1.0
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_cost_of_a_dated_mini_snapshot_is_available(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer
+) -> None:
+    agent = recommended_agent()
+    agent["data"] = {**agent["data"], CONF_MODEL: "gpt-realtime-mini-2025-10-06"}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
+        subentries_data=[agent],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert hass.states.get(COST).state == "0"
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_totals_survive_a_restart(
@@ -113,7 +243,7 @@ async def test_session_closes_when_the_conversation_expires(
     peer: LocalRealtimePeer,
 ) -> None:
     result = await converse(hass, agent_entry, "Hello")
-    session = sessions(agent_entry).get(result.conversation_id).session
+    session = open_session(agent_entry, result.conversation_id).session
     call_id = session.call_id
 
     # HA forgets a conversation after 5 idle minutes (no frozen clock: WebRTC needs real time).
@@ -121,5 +251,5 @@ async def test_session_closes_when_the_conversation_expires(
     await hass.async_block_till_done()
     await session.wait_closed()
 
-    assert sessions(agent_entry).get(result.conversation_id) is None
+    assert open_session(agent_entry, result.conversation_id) is None
     assert peer.hangups == [call_id]

@@ -49,7 +49,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
     client = await async_create_client(hass, endpoint)
     try:
         await async_check_key(client)
-    except openai.AuthenticationError as err:
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
+        LOGGER.debug("Key check failed: %s", err)
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
         ) from err
@@ -66,7 +67,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
             translation_domain=DOMAIN, translation_key="cannot_connect"
         ) from err
 
-    prices = entry.options.get(CONF_PRICES, DEFAULT_PRICES)
+    # The user's prices over the shipped ones: a model priced after the user saved the table
+    # (an update of this integration) still gets a price.
+    prices = {**DEFAULT_PRICES, **entry.options.get(CONF_PRICES, {})}
     entry.runtime_data = AiyRealtimeData(
         endpoint=endpoint,
         client=client,
@@ -83,7 +86,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
         # HA stops without unloading entries: hang up, rather than leave calls to time out.
         await entry.runtime_data.sessions.async_close_all()
 
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _hang_up_on_stop))
+    # Not async_listen_once: its remover fails (and logs) when the entry unloads after the stop.
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _hang_up_on_stop))
     return True
 
 

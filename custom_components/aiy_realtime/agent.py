@@ -1,4 +1,4 @@
-"""An agent's turn: find or open the conversation's session, run the turn, map what fails."""
+"""An agent's turn: find or open the conversation's session, run the turn, say what failed."""
 
 from __future__ import annotations
 
@@ -8,39 +8,44 @@ from dataclasses import dataclass
 from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 
 from . import AiyRealtimeConfigEntry
 from .const import (
     BILLING_URL,
     CONF_MODEL,
-    CONF_VOICE,
     DEFAULT_MODEL,
-    DEFAULT_VOICE,
     DOMAIN,
     ISSUE_INSUFFICIENT_QUOTA,
     LOGGER,
     MAX_TOOL_ROUNDS,
     TURN_TIMEOUT,
 )
+from .conversations import RealtimeConversation, SessionKey, SessionsClosed, current_conversation
+from .instructions import split_prompt
+from .realtime.config import SessionConfig
 from .realtime.errors import (
     RealtimeAuthError,
     RealtimeBadRequestError,
     RealtimeError,
     RealtimeRateLimitError,
+    RealtimeSessionClosed,
 )
-from .realtime.events import SessionConfig
 from .realtime.session import CloseReason
 from .toolset import ToolSet
-from .turns import TurnFailed, async_run_turn
+from .turns import TurnFailed, TurnProgress, async_run_turn
 
 QUOTA_CODES = frozenset({"insufficient_quota"})
 RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error"})
 
 
-class AssistantUnreachable(Exception):
-    """The Realtime API could not be reached or went away mid-turn: tell the user, don't raise."""
+class AgentError(Exception):
+    """What went wrong, as one of our translated texts: the entity answers with it."""
+
+    def __init__(self, key: str, **placeholders: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.placeholders = placeholders
 
 
 @dataclass(slots=True)
@@ -49,6 +54,21 @@ class Outcome:
     """False when the turn stopped at the tool-round limit."""
     ended: bool
     """The model ended the session (`end_session`)."""
+
+
+@dataclass(slots=True)
+class _TurnPlan:
+    """What one turn needs from its session, worked out once for all its attempts."""
+
+    key: SessionKey
+    config: SessionConfig
+    toolset: ToolSet
+    context: str | None
+    """The volatile part of the prompt (the time), told as a conversation item."""
+
+
+class _DropBeforeAnswer(Exception):
+    """A reused session turned out dead before anything reached the chat log: try a new one."""
 
 
 class RealtimeAgent:
@@ -69,106 +89,137 @@ class RealtimeAgent:
         self.turn_timeout = turn_timeout
         self.max_tool_rounds = max_tool_rounds
 
-    def session_config(self, chat_log: conversation.ChatLog, toolset: ToolSet) -> SessionConfig:
+    def session_config(self, instructions: str | None, toolset: ToolSet) -> SessionConfig:
         options = self.subentry.data
-        system = chat_log.content[0]
         return SessionConfig(
             model=options.get(CONF_MODEL, DEFAULT_MODEL),
-            instructions=system.content if system.role == "system" else None,
+            instructions=instructions,
             output_modality="text",
-            voice=options.get(CONF_VOICE, DEFAULT_VOICE),
             tools=toolset.tools,
         )
 
     async def async_answer(self, chat_log: conversation.ChatLog, agent_id: str) -> Outcome:
-        """Answer the chat log's new content; raises HomeAssistantError or AssistantUnreachable."""
-        data = self.entry.runtime_data
-        sessions = data.sessions
-        meter = data.meters[self.subentry.subentry_id]
-        conversation_id = chat_log.conversation_id
+        """Answer the chat log's new content; raises AgentError."""
+        sessions = self.entry.runtime_data.sessions
+        system = chat_log.content[0]
+        instructions, context = (
+            split_prompt(system.content or "") if system.role == "system" else ("", None)
+        )
         toolset = ToolSet.from_api(chat_log.llm_api)
-        config = self.session_config(chat_log, toolset)
-        async with sessions.lock(conversation_id):
-            # A session that died between turns may only show it now: then once more, fresh.
-            for attempt in range(2):
-                current = sessions.get(conversation_id)
-                reused = current is not None and current.alive
-                try:
-                    async with asyncio.timeout(self.turn_timeout):
-                        if current is None or not reused:
-                            current = await sessions.async_open(conversation_id, config, toolset)
-                        else:
-                            current.toolset = toolset
-                            if current.session.config != config:
-                                await current.session.configure(config)
-                        chat_log.async_trace(
-                            {
-                                "realtime": {
-                                    "call_id": current.session.call_id,
-                                    "reused_session": reused,
-                                    "model": config.model,
-                                    "tools": [tool.name for tool in toolset.tools],
-                                }
-                            }
+        plan = _TurnPlan(
+            key=(self.subentry.subentry_id, chat_log.conversation_id),
+            config=self.session_config(instructions or None, toolset),
+            toolset=toolset,
+            context=context,
+        )
+        async with sessions.turn(plan.key):
+            try:
+                async with asyncio.timeout(self.turn_timeout):
+                    try:
+                        current, finished = await self._attempt(chat_log, agent_id, plan)
+                    except _DropBeforeAnswer:
+                        LOGGER.debug("The session of %s was gone; answering on a new one", plan.key)
+                        current, finished = await self._attempt(
+                            chat_log, agent_id, plan, fresh=True
                         )
-                        finished = await async_run_turn(
-                            current,
-                            chat_log,
-                            agent_id,
-                            max_tool_rounds=self.max_tool_rounds,
-                            on_usage=meter.record,
-                        )
-                except TurnFailed as err:
-                    closed = err.result.status == "closed" and err.produced_nothing
-                    if reused and attempt == 0 and closed:
-                        continue
-                    raise self._turn_error(err) from err
-                except TimeoutError as err:
-                    LOGGER.warning("No answer within %s s; closing the session", self.turn_timeout)
-                    await sessions.async_close(conversation_id, CloseReason.ERROR)
-                    raise AssistantUnreachable from err
-                except RealtimeError as err:
-                    if reused and attempt == 0 and current is not None and not current.alive:
-                        continue
-                    raise self._client_error(err) from err
-                break
-            assert current is not None  # every path that leaves the loop without one raised
+            except TimeoutError as err:
+                LOGGER.warning("No answer within %s s; closing the session", self.turn_timeout)
+                await sessions.async_close(plan.key, CloseReason.ERROR)
+                raise AgentError("unreachable") from err
+            except TurnFailed as err:
+                raise self._turn_error(err) from err
+            except RealtimeError as err:
+                raise self._client_error(err) from err
             ended = current.end_requested
             if ended:
-                await sessions.async_close(conversation_id, CloseReason.MODEL_ENDED)
+                await sessions.async_close(plan.key, CloseReason.MODEL_ENDED)
         ir.async_delete_issue(self.hass, DOMAIN, ISSUE_INSUFFICIENT_QUOTA)
         return Outcome(finished=finished, ended=ended)
 
-    def _client_error(self, err: RealtimeError) -> Exception:
+    async def _attempt(
+        self,
+        chat_log: conversation.ChatLog,
+        agent_id: str,
+        plan: _TurnPlan,
+        *,
+        fresh: bool = False,
+    ) -> tuple[RealtimeConversation, bool]:
+        """One try at the turn; raises _DropBeforeAnswer when a second try is safe."""
+        sessions = self.entry.runtime_data.sessions
+        current = None if fresh else sessions.get(plan.key)
+        reused = current is not None and current.alive
+        progress = TurnProgress()
+        try:
+            if (
+                current is None
+                or not reused
+                or current.session.config.needs_new_session(plan.config)
+            ):
+                current = await sessions.async_open(plan.key, plan.config, plan.toolset)
+                reused = False
+            else:
+                await current.session.configure(plan.config)
+            current.toolset = plan.toolset
+            chat_log.async_trace(
+                {
+                    "realtime": {
+                        "call_id": current.session.call_id,
+                        "reused_session": reused,
+                        "model": plan.config.model,
+                        "tools": [tool.name for tool in plan.toolset.tools],
+                    }
+                }
+            )
+            token = current_conversation.set(current)
+            try:
+                finished = await async_run_turn(
+                    current,
+                    chat_log,
+                    agent_id,
+                    context=plan.context,
+                    max_tool_rounds=self.max_tool_rounds,
+                    on_usage=self.entry.runtime_data.meters[self.subentry.subentry_id].record,
+                    progress=progress,
+                )
+            finally:
+                current_conversation.reset(token)
+        except (TurnFailed, RealtimeSessionClosed) as err:
+            closed = isinstance(err, RealtimeSessionClosed) or err.result.status == "closed"
+            # What reached the chat log (and whoever listens to it) must never come twice.
+            if reused and closed and not progress.streamed and not sessions.closed:
+                raise _DropBeforeAnswer from err
+            raise
+        return current, finished
+
+    def _client_error(self, err: RealtimeError) -> AgentError:
         LOGGER.debug("Realtime error: %r", err)
+        if isinstance(err, SessionsClosed):
+            return AgentError("stopped")
         if isinstance(err, RealtimeAuthError):
             self.entry.async_start_reauth(self.hass)
-            return HomeAssistantError(translation_domain=DOMAIN, translation_key="invalid_auth")
+            return AgentError("invalid_auth")
         if isinstance(err, RealtimeRateLimitError):
             return self._limit_error(quota=err.quota)
         if isinstance(err, RealtimeBadRequestError):
-            return HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="bad_request",
-                translation_placeholders={"message": err.message},
-            )
-        return AssistantUnreachable(str(err))
+            return AgentError("bad_request", message=err.message)
+        return AgentError("unreachable")
 
-    def _turn_error(self, err: TurnFailed) -> Exception:
+    def _turn_error(self, err: TurnFailed) -> AgentError:
         LOGGER.debug("Turn failed: %s (%s)", err, err.code)
-        if err.result.status == "closed":
-            return AssistantUnreachable(str(err))
+        status = err.result.status
+        if status == "closed" and self.entry.runtime_data.sessions.closed:
+            return AgentError("stopped")
+        if status == "closed":
+            return AgentError("unreachable")
+        if status in ("incomplete", "cancelled"):
+            return AgentError("response_unfinished", reason=str(err))
         if err.code in QUOTA_CODES or err.code in RATE_LIMIT_CODES:
             return self._limit_error(quota=err.code in QUOTA_CODES)
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="response_failed",
-            translation_placeholders={"message": str(err)},
-        )
+        return AgentError("response_failed", message=str(err))
 
-    def _limit_error(self, *, quota: bool) -> HomeAssistantError:
+    def _limit_error(self, *, quota: bool) -> AgentError:
         if not quota:
-            return HomeAssistantError(translation_domain=DOMAIN, translation_key="rate_limited")
+            return AgentError("rate_limited")
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -180,6 +231,4 @@ class RealtimeAgent:
             translation_key=ISSUE_INSUFFICIENT_QUOTA,
             translation_placeholders={"billing_url": BILLING_URL},
         )
-        return HomeAssistantError(
-            translation_domain=DOMAIN, translation_key=ISSUE_INSUFFICIENT_QUOTA
-        )
+        return AgentError(ISSUE_INSUFFICIENT_QUOTA)

@@ -40,35 +40,22 @@ from .const import (
     CONF_ADVANCED,
     CONF_ENDPOINT,
     CONF_ENDPOINT_URL,
-    CONF_GREETING,
     CONF_MODEL,
-    CONF_TRANSCRIPTION_MODEL,
-    CONF_TURN_DETECTION,
-    CONF_VOICE,
     DEFAULT_CONVERSATION_NAME,
-    DEFAULT_GREETING,
     DEFAULT_MODEL,
     DEFAULT_TITLE,
-    DEFAULT_TRANSCRIPTION_MODEL,
-    DEFAULT_TURN_DETECTION,
-    DEFAULT_VOICE,
     DOMAIN,
     LOGGER,
-    TRANSCRIPTION_MODELS,
-    TURN_DETECTIONS,
-    VOICES,
 )
 from .options_flow import PricesOptionsFlow
 from .realtime.endpoint import EndpointKind, InvalidEndpointURL
 
+# Voice settings (voice, transcription, turn detection, greeting) come with voice sessions:
+# a text agent has no use for them, so the form does not offer them.
 RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
     CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
     CONF_PROMPT: llm.DEFAULT_INSTRUCTIONS_PROMPT,
     CONF_MODEL: DEFAULT_MODEL,
-    CONF_VOICE: DEFAULT_VOICE,
-    CONF_TRANSCRIPTION_MODEL: DEFAULT_TRANSCRIPTION_MODEL,
-    CONF_TURN_DETECTION: DEFAULT_TURN_DETECTION,
-    CONF_GREETING: DEFAULT_GREETING,
 }
 
 
@@ -130,6 +117,17 @@ def _form_values(data: Mapping[str, Any]) -> dict[str, Any]:
             CONF_ENDPOINT_URL: data.get(CONF_ENDPOINT_URL, ""),
         }
     }
+
+
+def _key_check_error(err: Exception) -> str:
+    """The form's error for a failed key check."""
+    if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return "invalid_auth"
+    if isinstance(err, openai.NotFoundError):
+        return "endpoint_not_found"
+    if isinstance(err, (openai.APIConnectionError, openai.InternalServerError)):
+        return "cannot_connect"
+    return "unknown"
 
 
 class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -206,17 +204,14 @@ class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
             return {"base": "invalid_url"}
         try:
             await async_check_key(await async_create_client(self.hass, endpoint))
-        except openai.AuthenticationError, openai.PermissionDeniedError:
-            return {"base": "invalid_auth"}
-        except openai.APIConnectionError:
-            return {"base": "cannot_connect"}
-        except openai.NotFoundError:
-            return {"base": "endpoint_not_found"}
-        except openai.InternalServerError:
-            return {"base": "cannot_connect"}
-        except Exception:
-            LOGGER.exception("Unexpected error while checking the API key")
-            return {"base": "unknown"}
+        except Exception as err:
+            error = _key_check_error(err)
+            if error == "unknown":
+                LOGGER.exception("Unexpected error while checking the API key: %s", err)
+            else:
+                # The SDK's error says the status and the server's words; never the key.
+                LOGGER.debug("Key check against %s failed: %s", endpoint.base_url or "OpenAI", err)
+            return {"base": error}
         return {}
 
     @staticmethod
@@ -288,14 +283,6 @@ class ConversationSubentryFlow(ConfigSubentryFlow):
                     )
                 ),
                 probatio.Required(CONF_MODEL, default=DEFAULT_MODEL): str,
-                probatio.Required(CONF_VOICE, default=DEFAULT_VOICE): _select(VOICES, CONF_VOICE),
-                probatio.Required(
-                    CONF_TRANSCRIPTION_MODEL, default=DEFAULT_TRANSCRIPTION_MODEL
-                ): _select(TRANSCRIPTION_MODELS, CONF_TRANSCRIPTION_MODEL),
-                probatio.Required(CONF_TURN_DETECTION, default=DEFAULT_TURN_DETECTION): _select(
-                    TURN_DETECTIONS, CONF_TURN_DETECTION
-                ),
-                probatio.Optional(CONF_GREETING): TemplateSelector(),
             }
         )
         return self.async_show_form(

@@ -12,7 +12,7 @@ from homeassistant.helpers import intent, translation
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
-from .agent import AssistantUnreachable, RealtimeAgent
+from .agent import AgentError, RealtimeAgent
 from .const import DOMAIN
 from .entity import AiyRealtimeEntity
 
@@ -95,8 +95,8 @@ class AiyRealtimeConversationEntity(
 
         try:
             outcome = await self.agent.async_answer(chat_log, self.entity_id)
-        except AssistantUnreachable:
-            return await self._error_result(user_input, chat_log, "unreachable")
+        except AgentError as err:
+            return await self._error_result(user_input, chat_log, err)
         if not outcome.finished:
             text = await async_translated(
                 self.hass,
@@ -116,13 +116,14 @@ class AiyRealtimeConversationEntity(
         self,
         user_input: conversation.ConversationInput,
         chat_log: conversation.ChatLog,
-        key: str,
+        error: AgentError,
     ) -> conversation.ConversationResult:
-        """An answer the pipeline speaks or shows, instead of an exception."""
+        """What failed, as an answer the pipeline speaks or shows (never an exception: a voice
+        user hears it, and a typed one reads it, in their language)."""
         response = intent.IntentResponse(language=user_input.language)
         response.async_set_error(
             intent.IntentResponseErrorCode.UNKNOWN,
-            await async_translated(self.hass, user_input.language, key),
+            await async_translated(self.hass, user_input.language, error.key, **error.placeholders),
         )
         return conversation.ConversationResult(
             response=response, conversation_id=chat_log.conversation_id

@@ -1,9 +1,11 @@
-"""Warm Realtime sessions, one per conversation, for the lifetime of HA's chat session."""
+"""Warm Realtime sessions, one per agent and conversation, for the life of HA's chat session."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from homeassistant.components import conversation
@@ -11,22 +13,28 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import chat_session
 
 from .const import CONNECT_TIMEOUT, LOGGER
-from .realtime.events import SessionConfig
-from .realtime.session import CloseReason, RealtimeSession, SessionState
+from .realtime.config import SessionConfig
+from .realtime.errors import RealtimeSessionClosed
+from .realtime.session import CloseReason, RealtimeSession
 from .realtime.signaling import Signaling
 from .toolset import ToolSet
+
+type SessionKey = tuple[str, str]
+"""(agent, conversation id): two agents in one conversation never share a session."""
 
 
 @dataclass(slots=True)
 class RealtimeConversation:
     """One conversation's session, and how much of its chat log the session has seen."""
 
-    conversation_id: str
+    key: SessionKey
     session: RealtimeSession
     toolset: ToolSet
     seen: dict[int, conversation.Content] = field(default_factory=dict)
     """Chat log entries the session has (by identity: each turn works on a copy of the log's list,
     and two turns' copies may differ, but they share the entries)."""
+    context: str | None = None
+    """The volatile context (the time) the session was last told, as a conversation item."""
     end_requested: bool = False
     """Set by the `end_session` tool: close once the model has said its last words."""
 
@@ -39,7 +47,25 @@ class RealtimeConversation:
 
     @property
     def alive(self) -> bool:
-        return self.session.state not in (SessionState.CLOSING, SessionState.CLOSED)
+        return self.session.alive
+
+
+current_conversation: ContextVar[RealtimeConversation | None] = ContextVar(
+    "aiy_realtime_conversation", default=None
+)
+"""The conversation whose turn is running (so our tools know which session they act on)."""
+
+
+class SessionsClosed(RealtimeSessionClosed):
+    """The entry is unloading or Home Assistant is stopping: no session opens any more."""
+
+
+@dataclass(slots=True)
+class _Line:
+    """The turns of one key, one after another; kept while any turn holds or waits for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 @dataclass(slots=True)
@@ -51,37 +77,72 @@ class ConversationSessions:
     connect_timeout: float = CONNECT_TIMEOUT
     opened: int = 0
     """Sessions opened so far (a follow-up turn should not add one)."""
-    _conversations: dict[str, RealtimeConversation] = field(default_factory=dict)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    closed: bool = False
+    """Set when the entry unloads or HA stops; then nothing opens."""
+    _conversations: dict[SessionKey, RealtimeConversation] = field(default_factory=dict)
+    _starting: set[RealtimeSession] = field(default_factory=set)
+    _lines: dict[SessionKey, _Line] = field(default_factory=dict)
     _watched: set[str] = field(default_factory=set)
 
     def conversations(self) -> list[RealtimeConversation]:
         return list(self._conversations.values())
 
-    def get(self, conversation_id: str) -> RealtimeConversation | None:
-        return self._conversations.get(conversation_id)
+    def get(self, key: SessionKey) -> RealtimeConversation | None:
+        return self._conversations.get(key)
 
-    def lock(self, conversation_id: str) -> asyncio.Lock:
-        """Turns of one conversation run one after another."""
-        return self._locks.setdefault(conversation_id, asyncio.Lock())
+    @asynccontextmanager
+    async def turn(self, key: SessionKey) -> AsyncIterator[None]:
+        """Hold the line of `key`: its turns run one after another.
+
+        The line outlives any session of the key (closing a session mid-turn must not let the
+        next turn run beside one still waiting) and goes when no turn holds or awaits it.
+        """
+        line = self._lines.setdefault(key, _Line())
+        line.users += 1
+        try:
+            async with line.lock:
+                yield
+        finally:
+            line.users -= 1
+            if line.users == 0:
+                self._lines.pop(key, None)
 
     async def async_open(
-        self, conversation_id: str, config: SessionConfig, toolset: ToolSet
+        self, key: SessionKey, config: SessionConfig, toolset: ToolSet
     ) -> RealtimeConversation:
-        """A new session for the conversation, replacing (and closing) any old one."""
-        if (old := self._conversations.pop(conversation_id, None)) is not None:
+        """A new session for the key, replacing (and closing) any old one.
+
+        Raises SessionsClosed once the entry has closed its sessions, even when that happened
+        while this one was connecting (it is hung up then).
+        """
+        self._refuse_when_closed()
+        if (old := self._conversations.pop(key, None)) is not None:
             await old.session.close()
         session = RealtimeSession(self.signaling(), config, connect_timeout=self.connect_timeout)
         self.opened += 1
-        await session.start()
-        started = RealtimeConversation(conversation_id, session, toolset)
-        self._conversations[conversation_id] = started
-        self._close_with_chat_session(conversation_id)
+        self._starting.add(session)
+        try:
+            await session.start()
+        except Exception as err:
+            self._refuse_when_closed(err)
+            raise
+        finally:
+            self._starting.discard(session)
+        if self.closed:  # while it connected: it must not outlive the entry
+            await session.close()
+            self._refuse_when_closed()
+        started = RealtimeConversation(key, session, toolset)
+        self._conversations[key] = started
+        self._close_with_chat_session(key[1])
         return started
+
+    def _refuse_when_closed(self, cause: Exception | None = None) -> None:
+        if self.closed:
+            raise SessionsClosed("the assistant's sessions are closed") from cause
 
     @callback
     def _close_with_chat_session(self, conversation_id: str) -> None:
-        """Close the session when HA forgets the conversation (5 minutes idle)."""
+        """Close the conversation's sessions when HA forgets it (5 minutes idle)."""
         current = chat_session.current_session.get()
         if current is None or current.conversation_id != conversation_id:
             return
@@ -93,21 +154,27 @@ class ConversationSessions:
         def forget() -> None:
             self._watched.discard(conversation_id)
             self.hass.async_create_background_task(
-                self.async_close(conversation_id), f"aiy_realtime close {conversation_id}"
+                self.async_close_conversation(conversation_id),
+                f"aiy_realtime close {conversation_id}",
             )
 
         current.async_on_cleanup(forget)
 
     async def async_close(
-        self, conversation_id: str, reason: CloseReason = CloseReason.USER_ENDED
+        self, key: SessionKey, reason: CloseReason = CloseReason.USER_ENDED
     ) -> None:
-        self._locks.pop(conversation_id, None)
-        if (closing := self._conversations.pop(conversation_id, None)) is not None:
-            LOGGER.debug("Closing the session of conversation %s: %s", conversation_id, reason)
+        if (closing := self._conversations.pop(key, None)) is not None:
+            LOGGER.debug("Closing the session of %s: %s", key, reason)
             await closing.session.close(reason)
 
+    async def async_close_conversation(self, conversation_id: str) -> None:
+        """Close the sessions of every agent in one conversation."""
+        keys = [key for key in self._conversations if key[1] == conversation_id]
+        await asyncio.gather(*(self.async_close(key) for key in keys))
+
     async def async_close_all(self) -> None:
-        conversations = list(self._conversations.values())
+        """Close every session, those still connecting too, and open none from now on."""
+        self.closed = True
+        sessions = [c.session for c in self._conversations.values()] + list(self._starting)
         self._conversations.clear()
-        self._locks.clear()
-        await asyncio.gather(*(c.session.close() for c in conversations))
+        await asyncio.gather(*(session.close() for session in sessions))

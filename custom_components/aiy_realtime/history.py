@@ -7,8 +7,8 @@ import json
 
 from homeassistant.components import conversation
 
-from .realtime import events
-from .realtime.events import Event
+from .realtime import client_events as events
+from .realtime.client_events import ItemEvent
 from .toolset import wire_name
 
 
@@ -17,10 +17,10 @@ def tool_output(result: conversation.ToolResultContent) -> str:
     return json.dumps(result.result.data, default=str)
 
 
-def content_to_items(content: Iterable[conversation.Content]) -> list[Event]:
+def content_to_items(content: Iterable[conversation.Content]) -> list[ItemEvent]:
     """User and assistant messages, function calls and their outputs; the system prompt is not an
     item (it goes in the session's instructions)."""
-    items: list[Event] = []
+    items: list[ItemEvent] = []
     for part in content:
         match part:
             case conversation.UserContent(content=text) if text:

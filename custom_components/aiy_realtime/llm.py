@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import override
 
-from homeassistant.components.conversation.chat_log import current_chat_log
 from homeassistant.components.llm import LLMTools
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import llm
 
 from .const import DOMAIN
+from .conversations import current_conversation
 
 
 class EndSessionTool(llm.Tool):
@@ -28,15 +28,12 @@ class EndSessionTool(llm.Tool):
     async def async_call(
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> llm.ToolResult:
-        chat_log = current_chat_log.get()
-        if chat_log is not None:
-            for entry in hass.config_entries.async_loaded_entries(DOMAIN):
-                conversation = entry.runtime_data.sessions.get(chat_log.conversation_id)
-                if conversation is not None and conversation.alive:
-                    conversation.end_requested = True
-                    return llm.ToolResult(
-                        data={"ended": True, "note": "The session closes after your reply."}
-                    )
+        conversation = current_conversation.get()
+        if conversation is not None and conversation.alive:
+            conversation.end_requested = True
+            return llm.ToolResult(
+                data={"ended": True, "note": "The session closes after your reply."}
+            )
         return llm.ToolResult(
             data={"error": "No Realtime session is open for this conversation."}, error=True
         )

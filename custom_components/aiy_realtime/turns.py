@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from homeassistant.helpers import llm
 
 from .conversations import RealtimeConversation
 from .history import content_to_items, tool_output
+from .realtime import client_events
 from .realtime.responses import Turn, TurnResult, Usage
 from .toolset import ToolSet
 
@@ -18,7 +20,7 @@ type UsageCallback = Callable[[Usage], None]
 
 
 class TurnFailed(Exception):
-    """The model's response failed or the session closed mid-turn."""
+    """The model's response failed or stopped short, or the session closed mid-turn."""
 
     def __init__(self, result: TurnResult) -> None:
         super().__init__(result.error or result.status)
@@ -28,14 +30,24 @@ class TurnFailed(Exception):
     def code(self) -> str | None:
         return self.result.error_code
 
-    @property
-    def produced_nothing(self) -> bool:
-        return not self.result.text and not self.result.tool_calls
+
+@dataclass(slots=True)
+class TurnProgress:
+    """How far a turn got where others can see it."""
+
+    streamed: bool = False
+    """Some of the answer reached the chat log (and whoever listens to it)."""
 
 
-def sync_history(conversation_: RealtimeConversation, chat_log: conversation.ChatLog) -> None:
-    """Send the session what the chat log has and the session has not seen yet."""
+def sync_history(
+    conversation_: RealtimeConversation, chat_log: conversation.ChatLog, context: str | None
+) -> None:
+    """Send the session what the chat log has and the session has not seen yet, after the
+    turn's volatile context (the time) when that changed."""
     session = conversation_.session
+    if context is not None and context != conversation_.context:
+        session.add_item(client_events.system_text(context))
+        conversation_.context = context
     for item in content_to_items(conversation_.unseen(chat_log)):
         session.add_item(item)
     conversation_.mark_seen(chat_log)
@@ -46,18 +58,22 @@ async def async_run_turn(
     chat_log: conversation.ChatLog,
     agent_id: str,
     *,
+    context: str | None,
     max_tool_rounds: int,
     on_usage: UsageCallback,
+    progress: TurnProgress,
 ) -> bool:
     """Answer the chat log's new content in at most `max_tool_rounds` responses.
 
     False if the last one still called tools (their outputs are in the session, unanswered).
     """
-    sync_history(conversation_, chat_log)
+    sync_history(conversation_, chat_log, context)
     session = conversation_.session
     for _ in range(max_tool_rounds):
         turn = session.create_response(output_modality="text", run_tools=False)
-        stream = _deltas(turn, conversation_.toolset, chat_log.llm_api is not None, on_usage)
+        stream = _deltas(
+            turn, conversation_.toolset, chat_log.llm_api is not None, on_usage, progress
+        )
         added = [
             content async for content in chat_log.async_add_delta_content_stream(agent_id, stream)
         ]
@@ -72,17 +88,27 @@ async def async_run_turn(
 
 
 async def _deltas(
-    turn: Turn, toolset: ToolSet, can_run_tools: bool, on_usage: UsageCallback
+    turn: Turn,
+    toolset: ToolSet,
+    can_run_tools: bool,
+    on_usage: UsageCallback,
+    progress: TurnProgress,
 ) -> AsyncIterator[
     conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
 ]:
-    """The chat log's view of one response: a message, its text, then its tool calls."""
+    """The chat log's view of one response: a message, its text, then its tool calls.
+
+    Only a completed response's calls are run: a cancelled or incomplete one's never are.
+    """
     yield {"role": "assistant"}
     async for text in turn.deltas():
+        progress.streamed = True
         yield {"content": text}
     result = await turn.result()
     on_usage(result.usage)
     if result.status in ("failed", "closed"):
+        raise TurnFailed(result)
+    if result.status in ("incomplete", "cancelled") and not result.text:
         raise TurnFailed(result)
     calls: list[llm.ToolInput] = []
     refused: list[conversation.ToolResultContentDeltaDict] = []

@@ -32,6 +32,22 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{next(_ids):06d}"
 
 
+async def _connect_task_ended(pc: RTCPeerConnection) -> None:
+    """Wait for the connect task aiortc left running for a call closed before it connected.
+
+    `RTCPeerConnection.close()` does not wait for it, and a test's teardown would find it.
+    """
+    for task in asyncio.all_tasks():
+        frame = getattr(task.get_coro(), "cr_frame", None)
+        if (
+            frame is not None
+            and frame.f_code.co_name == "__connect"
+            and frame.f_locals.get("self") is pc
+        ):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), 5)
+
+
 class PeerCall:
     """State of one Realtime call: its session, conversation and the response being made."""
 
@@ -60,6 +76,15 @@ class PeerCall:
         """Go away when asked for the next response (a drop the client has not seen yet)."""
         self.fail_responses: list[tuple[str, str]] = []
         """(type, code) of responses to fail, in order, like `insufficient_quota`."""
+        self.server_response_first: str | None = None
+        """Say this in a response of the server's own (as voice activity starts one) the moment
+        the client asks for its next response, which is then refused as already active."""
+        self.extra_output: list[dict[str, Any]] = []
+        """Items added to every response.done's output (a kind of item newer than the SDK)."""
+        self.session_view_extra: dict[str, Any] = {}
+        """Fields laid over session.created's session (a field newer than the SDK)."""
+        self.reject_updates: list[tuple[str, str]] = []
+        """(code, message) of `session.update`s to refuse with an `error`, in order."""
         self.response_seconds: list[float] = []
         """The peer's own time per response: response.create received to response.done sent."""
         self.closed = asyncio.Event()
@@ -111,6 +136,7 @@ class PeerCall:
                 await task
         self.speech.stop()
         await self.pc.close()
+        await _connect_task_ended(self.pc)
         if self.on_closed is not None:
             self.on_closed(self)
 
@@ -200,9 +226,14 @@ class PeerCall:
     def _session_view(self) -> dict[str, Any]:
         view: dict[str, Any] = {"type": "realtime", "model": "gpt-realtime"}
         view.update((k, v) for k, v in self.session.items() if k not in {"id", "object"})
+        view.update(self.session_view_extra)
         return view
 
     def _on_session_update(self, event: dict[str, Any]) -> None:
+        if self.reject_updates:
+            code, message = self.reject_updates.pop(0)
+            self._error(code, message, event.get("event_id"), "invalid_request_error")
+            return
         self.session.update(event["session"])
         self._send({"type": "session.updated", "session": self._session_view()})
 
@@ -220,17 +251,29 @@ class PeerCall:
         if self.vanish_on_response:
             self._spawn(self.vanish())
             return
-        if self._response is not None and not self._response.done():
-            self._error(
-                "conversation_already_has_active_response",
-                "Conversation already has an active response in progress.",
-                event.get("event_id"),
-                "invalid_request_error",
+        if self.server_response_first is not None:
+            said, self.server_response_first = self.server_response_first, None
+            self._response_id = new_id("resp")
+            self._response = asyncio.get_running_loop().create_task(
+                self._respond(self._response_id, {"instructions": said})
             )
+            # Queued after the response's first step, so `response.created` goes out first.
+            asyncio.get_running_loop().call_soon(self._refuse_as_busy, event.get("event_id"))
+            return
+        if self._response is not None and not self._response.done():
+            self._refuse_as_busy(event.get("event_id"))
             return
         self._response_id = new_id("resp")
         self._response = asyncio.get_running_loop().create_task(
             self._respond(self._response_id, event.get("response") or {})
+        )
+
+    def _refuse_as_busy(self, event_id: str | None) -> None:
+        self._error(
+            "conversation_already_has_active_response",
+            "Conversation already has an active response in progress.",
+            event_id,
+            "invalid_request_error",
         )
 
     def _on_response_cancel(self, event: dict[str, Any]) -> None:
@@ -290,6 +333,7 @@ class PeerCall:
             "output": [],
             "output_modalities": ["audio" if audio else "text"],
             "conversation_id": "conv_peer",
+            "metadata": request.get("metadata"),
         }
         self._send({"type": "response.created", "response": dict(response)})
         output: list[dict[str, Any]] = []
@@ -316,6 +360,12 @@ class PeerCall:
                 arguments = rule.arguments_json(user_text)
                 output.append(await self._call_tool(response_id, name, arguments))
                 reply = ""
+                if rule.ends == "incomplete":
+                    status = "incomplete"
+                    details = {"type": "incomplete", "reason": "max_output_tokens"}
+                elif rule.ends == "cancelled":
+                    status = "cancelled"
+                    details = {"type": "cancelled", "reason": "turn_detected"}
             else:
                 reply = self.script.reply(user_text)
             if reply:
@@ -326,7 +376,7 @@ class PeerCall:
         response.update(
             status=status,
             status_details=details,
-            output=output,
+            output=output + self.extra_output,
             usage={
                 "total_tokens": 40 + words,
                 "input_tokens": 40,

@@ -73,6 +73,8 @@ class LocalRealtimePeer:
         self.quiet_when_idle = quiet_when_idle
         """Calls send no audio between speech (see SpeechTrack)."""
         self.faults = FaultPlan()
+        self.connect_delay = 0.0
+        """Seconds every call request waits before it is answered (a slow edge)."""
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
         self._runner: web.AppRunner | None = None
@@ -222,6 +224,8 @@ class LocalRealtimePeer:
                 f"unsupported {request.content_type}",
                 "invalid_request_error",
             )
+        if self.connect_delay:
+            await asyncio.sleep(self.connect_delay)
         if "v=0" not in offer:
             return error_response(
                 400, "invalid_offer", "The SDP offer is not valid.", "invalid_request_error"

@@ -27,6 +27,9 @@ class Rule:
     """With no tool: the reply."""
     repeat: bool = False
     """Call the tool again after every output (a model stuck in a loop)."""
+    ends: str = "completed"
+    """How the response with the call ends: `incomplete` (out of tokens) or `cancelled` (the
+    user spoke over it) leave a call the client must not run."""
 
     def reply_after(self, output: str) -> str:
         if callable(self.then):

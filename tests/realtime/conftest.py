@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from custom_components.aiy_realtime.realtime.config import SessionConfig
 from custom_components.aiy_realtime.realtime.endpoint import Endpoint
-from custom_components.aiy_realtime.realtime.events import SessionConfig
 from custom_components.aiy_realtime.realtime.session import RealtimeSession
 from custom_components.aiy_realtime.realtime.signaling import UnifiedSignaling
 from tests.peer import LocalRealtimePeer

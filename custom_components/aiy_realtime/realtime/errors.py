@@ -29,9 +29,17 @@ class RealtimeBadRequestError(RealtimeError):
     """400: the offer or session config was refused; the server's message says why."""
 
 
+class RealtimeMessageTooLarge(RealtimeBadRequestError):
+    """An event over the data channel's message size limit (e.g. very long instructions)."""
+
+
 class RealtimeConnectError(RealtimeError):
     """The endpoint or the peer could not be reached in time (5xx, network, ICE): try later."""
 
 
 class RealtimeSessionClosed(RealtimeError):
     """The session ended while the caller was waiting on it."""
+
+
+class RealtimeCallGone(RealtimeError):
+    """The call to hang up had already ended (404): not a failure."""

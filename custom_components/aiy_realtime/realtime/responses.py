@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+
+from openai.types.realtime import RealtimeConversationItemFunctionCall, RealtimeResponse
+from openai.types.realtime.realtime_response_usage import RealtimeResponseUsage
 
 
 @dataclass(slots=True)
@@ -26,21 +28,21 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     @classmethod
-    def from_event(cls, usage: dict[str, Any] | None) -> Usage:
-        if not usage:
+    def from_model(cls, usage: RealtimeResponseUsage | None) -> Usage:
+        if usage is None:
             return cls()
-        given = usage.get("input_token_details") or {}
-        cached = given.get("cached_tokens_details") or {}
-        made = usage.get("output_token_details") or {}
+        given = usage.input_token_details
+        cached = given.cached_tokens_details if given is not None else None
+        made = usage.output_token_details
         return cls(
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            input_text_tokens=int(given.get("text_tokens") or 0),
-            input_audio_tokens=int(given.get("audio_tokens") or 0),
-            input_cached_tokens=int(given.get("cached_tokens") or 0),
-            input_cached_audio_tokens=int(cached.get("audio_tokens") or 0),
-            output_text_tokens=int(made.get("text_tokens") or 0),
-            output_audio_tokens=int(made.get("audio_tokens") or 0),
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            input_text_tokens=(given.text_tokens or 0) if given else 0,
+            input_audio_tokens=(given.audio_tokens or 0) if given else 0,
+            input_cached_tokens=(given.cached_tokens or 0) if given else 0,
+            input_cached_audio_tokens=(cached.audio_tokens or 0) if cached else 0,
+            output_text_tokens=(made.text_tokens or 0) if made else 0,
+            output_audio_tokens=(made.audio_tokens or 0) if made else 0,
         )
 
     def __add__(self, other: Usage) -> Usage:
@@ -62,11 +64,47 @@ class ResponseResult:
 
     response_id: str
     status: str
-    status_details: dict[str, Any] | None = None
+    """completed, cancelled, failed or incomplete."""
+    reason: str | None = None
+    """Why it did not complete: the server's error message, or `turn_detected`,
+    `client_cancelled`, `max_output_tokens`, `content_filter`."""
+    error_code: str | None = None
     text: str = ""
     transcript: str = ""
     usage: Usage = field(default_factory=Usage)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    """Calls to run: only a completed response's (a cancelled one may have been cut off by the
+    user saying "stop", and an incomplete one's arguments may be cut short)."""
+    unrun_calls: list[ToolCall] = field(default_factory=list)
+    """Calls of a response that did not complete: never run."""
+
+    @classmethod
+    def from_response(
+        cls, response: RealtimeResponse, text: str, transcript: str
+    ) -> ResponseResult:
+        status = response.status or "completed"
+        details = response.status_details
+        error = details.error if details is not None else None
+        code = (error.code or error.type) if error is not None else None
+        # The API also says what went wrong in words; the SDK keeps that as an undeclared field.
+        message = (error.model_extra or {}).get("message") if error is not None else None
+        calls = [
+            ToolCall(item.call_id or "", item.name, item.arguments)
+            for item in response.output or ()
+            if isinstance(item, RealtimeConversationItemFunctionCall)
+        ]
+        completed = status == "completed"
+        return cls(
+            response_id=response.id or "",
+            status=status,
+            reason=message or code or (details.reason if details is not None else None),
+            error_code=code,
+            text=text,
+            transcript=transcript,
+            usage=Usage.from_model(response.usage),
+            tool_calls=calls if completed else [],
+            unrun_calls=[] if completed else calls,
+        )
 
 
 @dataclass(slots=True)

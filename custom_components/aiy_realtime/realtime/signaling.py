@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Protocol
 
-import httpx2
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, HttpxBinaryResponseContent
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 
 from .errors import (
     RealtimeAuthError,
     RealtimeBadRequestError,
+    RealtimeCallGone,
     RealtimeConnectError,
     RealtimeError,
     RealtimeRateLimitError,
@@ -29,7 +30,9 @@ class Answer:
 class Signaling(Protocol):
     """How the offer reaches the Realtime API and how the call is hung up."""
 
-    async def exchange(self, offer_sdp: str, session: dict[str, Any]) -> Answer: ...
+    async def exchange(
+        self, offer_sdp: str, session: RealtimeSessionCreateRequestParam
+    ) -> Answer: ...
 
     async def hangup(self, call_id: str) -> None: ...
 
@@ -61,6 +64,14 @@ def translate_error(err: Exception) -> RealtimeError:
     return RealtimeError(str(err) or type(err).__name__)
 
 
+async def hang_up(client: AsyncOpenAI, call_id: str, timeout: float) -> None:
+    """End a call; RealtimeCallGone if it had already ended (the peer left first)."""
+    try:
+        await client.realtime.calls.hangup(call_id, timeout=timeout)
+    except openai.NotFoundError as err:
+        raise RealtimeCallGone(str(err)) from err
+
+
 class UnifiedSignaling:
     """Offer and session config in one multipart request, authenticated with the API key."""
 
@@ -68,17 +79,17 @@ class UnifiedSignaling:
         self._client = client
         self._timeout = timeout
 
-    async def exchange(self, offer_sdp: str, session: dict[str, Any]) -> Answer:
+    async def exchange(self, offer_sdp: str, session: RealtimeSessionCreateRequestParam) -> Answer:
         try:
             raw = await self._client.realtime.calls.with_raw_response.create(
-                sdp=offer_sdp, session=cast(Any, session), timeout=self._timeout
+                sdp=offer_sdp, session=session, timeout=self._timeout
             )
         except Exception as err:
             raise translate_error(err) from err
         return Answer(sdp=raw.text, call_id=_call_id(raw.headers.get("location")))
 
     async def hangup(self, call_id: str) -> None:
-        await self._client.realtime.calls.hangup(call_id, timeout=self._timeout)
+        await hang_up(self._client, call_id, self._timeout)
 
 
 class EphemeralSignaling:
@@ -91,15 +102,16 @@ class EphemeralSignaling:
         self._client = client
         self._timeout = timeout
 
-    async def exchange(self, offer_sdp: str, session: dict[str, Any]) -> Answer:
+    async def exchange(self, offer_sdp: str, session: RealtimeSessionCreateRequestParam) -> Answer:
         try:
             secret = await self._client.realtime.client_secrets.create(
-                session=cast(Any, session), timeout=self._timeout
+                session=session, timeout=self._timeout
             )
             ephemeral = self._client.with_options(api_key=secret.value)
-            response = await ephemeral.post(
+            # Public SDK type, not its HTTP library's response: that library is the SDK's to change.
+            reply = await ephemeral.post(
                 "/realtime/calls",
-                cast_to=httpx2.Response,
+                cast_to=HttpxBinaryResponseContent,
                 content=offer_sdp.encode(),
                 options={
                     "headers": {"Content-Type": "application/sdp", "Accept": "application/sdp"},
@@ -108,7 +120,8 @@ class EphemeralSignaling:
             )
         except Exception as err:
             raise translate_error(err) from err
-        return Answer(sdp=response.text, call_id=_call_id(response.headers.get("location")))
+        location = reply.response.headers.get("location")
+        return Answer(sdp=reply.text, call_id=_call_id(location))
 
     async def hangup(self, call_id: str) -> None:
-        await self._client.realtime.calls.hangup(call_id, timeout=self._timeout)
+        await hang_up(self._client, call_id, self._timeout)

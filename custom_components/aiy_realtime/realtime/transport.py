@@ -16,8 +16,15 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 
-from .errors import RealtimeConnectError, RealtimeError
+from .errors import (
+    RealtimeCallGone,
+    RealtimeConnectError,
+    RealtimeMessageTooLarge,
+    RealtimeSessionClosed,
+)
 from .signaling import Signaling
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,7 +65,7 @@ class WebRTCTransport:
     def is_open(self) -> bool:
         return self._channel is not None and self._channel.readyState == "open"
 
-    async def open(self, session: dict[str, Any], timeout: float) -> None:
+    async def open(self, session: RealtimeSessionCreateRequestParam, timeout: float) -> None:
         """Offer, exchange, and wait until ICE/DTLS are connected and the channel is open."""
         try:
             async with asyncio.timeout(timeout):
@@ -70,7 +77,7 @@ class WebRTCTransport:
             await self.close()
             raise
 
-    async def _open(self, session: dict[str, Any]) -> None:
+    async def _open(self, session: RealtimeSessionCreateRequestParam) -> None:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
         self._pc = pc
         connected = asyncio.Event()
@@ -167,11 +174,23 @@ class WebRTCTransport:
             self._on_lost(why)
 
     def send(self, text: str) -> None:
-        """Send one JSON event; raises if the channel is not open."""
-        if not self.is_open:
-            raise RealtimeError("the events channel is not open")
-        assert self._channel is not None
-        self._channel.send(text)
+        """Send one JSON event.
+
+        Raises RealtimeSessionClosed when the channel is not open, and RealtimeMessageTooLarge
+        for a message over what the answerer accepts (its SDP's max-message-size).
+        """
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
+            raise RealtimeSessionClosed("the events channel is closed")
+        try:
+            channel.send(text)
+        except InvalidStateError as err:
+            raise RealtimeSessionClosed("the events channel is closed") from err
+        except ValueError as err:
+            size = len(text.encode())
+            raise RealtimeMessageTooLarge(
+                f"the message is too large for the connection ({size // 1024} kB): {err}"
+            ) from err
 
     async def close(self) -> None:
         """Close the peer connection and hang up the call. Safe to call more than once."""
@@ -184,5 +203,9 @@ class WebRTCTransport:
         if call_id:
             try:
                 await self._signaling.hangup(call_id)
+            except RealtimeCallGone:
+                _LOGGER.debug("hung up %s: the call had already ended", call_id)
             except Exception as err:  # the call ends on its own when the peer goes
                 _LOGGER.debug("hangup of %s failed: %s", call_id, err)
+            else:
+                _LOGGER.debug("hung up %s", call_id)

@@ -1,0 +1,146 @@
+"""What a session is set to, in our terms, and its GA wire shape (the SDK's typed params).
+
+Only GA names and fields are ever built here (no `modalities`, `temperature`, top-level `voice`,
+`input_audio_transcription`): the beta shape is shut down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from openai.types.realtime import (
+    AudioTranscriptionParam,
+    RealtimeAudioConfigInputParam,
+    RealtimeAudioConfigOutputParam,
+    RealtimeFunctionToolParam,
+    RealtimeSessionCreateRequestParam,
+)
+from openai.types.realtime.realtime_audio_input_turn_detection_param import (
+    RealtimeAudioInputTurnDetectionParam,
+    SemanticVad,
+    ServerVad,
+)
+
+type OutputModality = Literal["text", "audio"]
+type NoiseReduction = Literal["near_field", "far_field"]
+
+
+@dataclass(slots=True)
+class FunctionTool:
+    """A function the model may call, with its arguments as JSON Schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+    def as_param(self) -> RealtimeFunctionToolParam:
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+        }
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    """The settings of one session; `to_session()` is what the call request carries."""
+
+    model: str | None = None
+    instructions: str | None = None
+    output_modality: OutputModality = "audio"
+    voice: str | None = None
+    speed: float | None = None
+    transcription_model: str | None = None
+    transcription_language: str | None = None
+    turn_detection: RealtimeAudioInputTurnDetectionParam | None = None
+    noise_reduction: NoiseReduction | None = None
+    tools: list[FunctionTool] = field(default_factory=list)
+    tool_choice: Literal["none", "auto", "required"] = "auto"
+    max_output_tokens: int | Literal["inf"] | None = None
+
+    def to_session(self) -> RealtimeSessionCreateRequestParam:
+        session: RealtimeSessionCreateRequestParam = {
+            "type": "realtime",
+            "output_modalities": [self.output_modality],
+            "audio": {"input": self._audio_input(), "output": self._audio_output()},
+            "tools": [tool.as_param() for tool in self.tools],
+            "tool_choice": self.tool_choice,
+        }
+        if self.model:
+            session["model"] = self.model
+        if self.instructions is not None:
+            session["instructions"] = self.instructions
+        if self.max_output_tokens is not None:
+            session["max_output_tokens"] = self.max_output_tokens
+        return session
+
+    def update_to(self, wanted: SessionConfig) -> RealtimeSessionCreateRequestParam | None:
+        """What a `session.update` must carry to go from this config to `wanted`; None when
+        nothing changed. Call only when `needs_new_session(wanted)` is False."""
+        if wanted == self:
+            return None
+        session = wanted.to_session()
+        # Neither may change in a running session (the voice only before the first audio).
+        session.pop("model", None)
+        session["audio"].get("output", {}).pop("voice", None)
+        return session
+
+    def needs_new_session(self, wanted: SessionConfig) -> bool:
+        """True when `wanted` cannot be reached with `session.update`."""
+        return (
+            wanted.model != self.model
+            or wanted.voice != self.voice
+            # The API clears noise reduction with null, which its typed params cannot express.
+            or (self.noise_reduction is not None and wanted.noise_reduction is None)
+        )
+
+    def _audio_input(self) -> RealtimeAudioConfigInputParam:
+        audio_input: RealtimeAudioConfigInputParam = {"turn_detection": self.turn_detection}
+        if self.transcription_model:
+            transcription: AudioTranscriptionParam = {"model": self.transcription_model}
+            if self.transcription_language:
+                transcription["language"] = self.transcription_language
+            audio_input["transcription"] = transcription
+        if self.noise_reduction:
+            audio_input["noise_reduction"] = {"type": self.noise_reduction}
+        return audio_input
+
+    def _audio_output(self) -> RealtimeAudioConfigOutputParam:
+        audio_output: RealtimeAudioConfigOutputParam = {}
+        if self.voice:
+            audio_output["voice"] = self.voice
+        if self.speed is not None:
+            audio_output["speed"] = self.speed
+        return audio_output
+
+
+def server_vad(
+    threshold: float = 0.5,
+    prefix_padding_ms: int = 300,
+    silence_duration_ms: int = 500,
+    idle_timeout_ms: int | None = None,
+) -> ServerVad:
+    """Turn detection by voice activity; the server creates and interrupts responses."""
+    detection: ServerVad = {
+        "type": "server_vad",
+        "threshold": threshold,
+        "prefix_padding_ms": prefix_padding_ms,
+        "silence_duration_ms": silence_duration_ms,
+        "create_response": True,
+        "interrupt_response": True,
+    }
+    if idle_timeout_ms is not None:
+        detection["idle_timeout_ms"] = idle_timeout_ms
+    return detection
+
+
+def semantic_vad(eagerness: Literal["low", "medium", "high", "auto"] = "auto") -> SemanticVad:
+    """Turn detection by what the user says, not only by silence."""
+    return {
+        "type": "semantic_vad",
+        "eagerness": eagerness,
+        "create_response": True,
+        "interrupt_response": True,
+    }

@@ -1,0 +1,172 @@
+"""The responses of one session: asked for one at a time, told apart from the ones the server
+starts by itself, and finished into the turns that wait on them."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+import itertools
+import logging
+from typing import Literal
+
+from openai.types.realtime import RealtimeResponse, ResponseCreateEventParam
+
+from . import client_events
+from .client_events import ClientEvent
+from .config import OutputModality
+from .errors import RealtimeError, RealtimeSessionClosed
+from .responses import ResponseResult, Turn
+
+_LOGGER = logging.getLogger(__name__)
+
+REQUEST_KEY = "aiy_request"
+"""The `metadata` key that ties a `response.created` to the `response.create` that asked."""
+BUSY = "conversation_already_has_active_response"
+
+
+@dataclass(slots=True)
+class _Request:
+    request_id: str
+    event: ResponseCreateEventParam
+    turn: Turn
+
+
+@dataclass(slots=True)
+class _Active:
+    response_id: str
+    turn: Turn
+    text: str = ""
+    transcript: str = ""
+
+
+class ResponseQueue:
+    """One active response at a time (the API's rule); requests wait their turn in line.
+
+    The server may start a response by itself (voice activity) while ours is on its way: each
+    `response.create` carries a request id in its metadata, so the server's response becomes a
+    turn of its own and ours, refused as busy, goes first in line again.
+    """
+
+    def __init__(self, send: Callable[[ClientEvent], None]) -> None:
+        self._send = send
+        self._ids = itertools.count(1)
+        self._waiting: deque[_Request] = deque()
+        self._requested: _Request | None = None
+        self._active: _Active | None = None
+        self.server_starts_responses = False
+        """True with turn detection on: a response without our metadata is the server's."""
+
+    @property
+    def busy(self) -> bool:
+        """A response is asked for or in progress."""
+        return self._active is not None or self._requested is not None
+
+    @property
+    def active_response_id(self) -> str | None:
+        return self._active.response_id if self._active is not None else None
+
+    def ask(
+        self,
+        turn: Turn,
+        *,
+        instructions: str | None = None,
+        output_modality: OutputModality | None = None,
+        max_output_tokens: int | Literal["inf"] | None = None,
+        first: bool = False,
+    ) -> None:
+        """Queue a `response.create` for `turn`; `first` puts it ahead of the line (a tool round:
+        the model is mid-answer)."""
+        request_id = f"req_{next(self._ids)}"
+        event = client_events.response_create(
+            instructions=instructions,
+            output_modality=output_modality,
+            max_output_tokens=max_output_tokens,
+            metadata={REQUEST_KEY: request_id},
+        )
+        request = _Request(request_id, event, turn)
+        if first:
+            self._waiting.appendleft(request)
+        else:
+            self._waiting.append(request)
+        self.pump()
+
+    def pump(self) -> None:
+        """Send the next request when nothing is asked for or in progress."""
+        while not self.busy and self._waiting:
+            request = self._waiting.popleft()
+            try:
+                self._send(request.event)
+            except RealtimeSessionClosed as err:
+                request.turn.finish("closed", str(err))
+            except RealtimeError as err:
+                request.turn.finish("failed", str(err), err.code)
+            else:
+                self._requested = request
+
+    def on_created(self, response: RealtimeResponse) -> Turn:
+        """The turn a new response belongs to: the caller's that asked, or a server turn."""
+        request = self._requested
+        tag = (response.metadata or {}).get(REQUEST_KEY)
+        ours = request is not None and (
+            tag == request.request_id
+            # A server that does not echo metadata: with turn detection off, the server starts
+            # no response of its own, so this one is ours.
+            or (response.metadata is None and not self.server_starts_responses)
+        )
+        if ours and request is not None:
+            self._requested = None
+            turn = request.turn
+        else:
+            if tag is not None:
+                _LOGGER.debug("response %s answers request %s, not waited for", response.id, tag)
+            turn = Turn(origin="server")
+        self._active = _Active(response.id or "", turn)
+        return turn
+
+    def on_delta(self, response_id: str, delta: str, *, transcript: bool) -> None:
+        active = self._active
+        if active is None or active.response_id != response_id:
+            return
+        if transcript:
+            active.transcript += delta
+        else:
+            active.text += delta
+        active.turn.add_delta(delta)
+
+    def on_done(self, response: RealtimeResponse) -> tuple[Turn, ResponseResult] | None:
+        """The finished response's turn and result; None for a response we never saw start."""
+        active = self._active
+        if active is None or active.response_id != response.id:
+            _LOGGER.debug("response.done for unknown response %s", response.id)
+            return None
+        self._active = None
+        result = ResponseResult.from_response(response, active.text, active.transcript)
+        active.turn.responses.append(result)
+        return active.turn, result
+
+    def on_error(self, event_id: str | None, code: str | None, message: str) -> bool:
+        """Take a server `error` about our outstanding request; False if it is about another."""
+        request = self._requested
+        if request is None or event_id is None or event_id != request.event.get("event_id"):
+            return False
+        self._requested = None
+        if code == BUSY:
+            self._waiting.appendleft(request)
+        else:
+            request.turn.finish("failed", message or code, code)
+        self.pump()
+        return True
+
+    def close(self, error: str, reason: str) -> None:
+        """Finish every turn still waiting: the session is going away."""
+        turns = [request.turn for request in self._waiting]
+        if self._requested is not None:
+            turns.append(self._requested.turn)
+        if self._active is not None:
+            turns.append(self._active.turn)
+        self._waiting.clear()
+        self._requested = None
+        self._active = None
+        for turn in turns:
+            turn.finish("closed", error, reason)

@@ -1,0 +1,192 @@
+"""The session's side of the protocol: what the server refuses, what the channel cannot carry,
+whose response is whose, and events that are not what their type says."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import json
+import logging
+
+import pytest
+
+from custom_components.aiy_realtime.realtime.config import SessionConfig, server_vad
+from custom_components.aiy_realtime.realtime.errors import (
+    RealtimeBadRequestError,
+    RealtimeSessionClosed,
+)
+from custom_components.aiy_realtime.realtime.session import (
+    RealtimeSession,
+    SessionEvent,
+    SessionState,
+)
+from tests.peer import LocalRealtimePeer
+
+type Factory = Callable[..., RealtimeSession]
+
+TEXT = SessionConfig(model="gpt-realtime", output_modality="text", instructions="Be brief.")
+
+
+async def test_rejected_update_raises_the_servers_message_at_once(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    session = make_session(TEXT)
+    await session.start()
+    call = peer.call()
+    call.reject_updates.append(("invalid_value", "Invalid value for 'instructions'."))
+    wanted = SessionConfig(model="gpt-realtime", output_modality="text", instructions="Be long.")
+
+    with pytest.raises(RealtimeBadRequestError, match="Invalid value for 'instructions'") as err:
+        await session.configure(wanted, timeout=30)
+
+    assert err.value.code == "invalid_value"
+    # The refused settings are not taken for applied: asked again, they are sent again.
+    assert session.config == TEXT
+    await session.configure(wanted, timeout=5)
+    assert session.config == wanted
+    assert call.session["instructions"] == "Be long."
+    updates = [e for e in call.received if e["type"] == "session.update"]
+    assert len(updates) == 2
+
+
+async def test_unchanged_config_sends_nothing(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    session = make_session(TEXT)
+    await session.start()
+
+    await session.configure(TEXT)
+
+    assert [e["type"] for e in peer.call().received] == []
+
+
+async def test_a_channel_that_just_closed_is_not_alive(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    """Between the channel closing and the session's close task running, nothing pretends."""
+    session = make_session(TEXT)
+    await session.start()
+    seen: list[tuple[bool, type[Exception] | None]] = []
+    channel = session._transport._channel
+    assert channel is not None
+
+    @channel.on("close")
+    def _right_after_ours() -> None:
+        try:
+            session.send_text("anyone?")
+        except Exception as err:
+            seen.append((session.alive, type(err)))
+        else:
+            seen.append((session.alive, None))
+
+    assert session.alive
+    peer.call().channel.close()
+    await asyncio.wait_for(session.wait_closed(), 10)
+
+    assert seen == [(False, RealtimeSessionClosed)]
+
+
+async def test_message_over_the_channel_limit_is_refused_clearly(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    session = make_session(TEXT)
+    await session.start()
+
+    with pytest.raises(RealtimeBadRequestError, match="too large"):
+        session.send_text("x" * 300_000)
+
+    assert session.alive
+    assert (await session.ask("short")).text == "You said: short"
+
+
+async def test_a_response_the_server_started_does_not_take_the_clients_place(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    """Server VAD may start a response just as the client asks for one: each gets its own."""
+    server_turns: list[str] = []
+    session = make_session(
+        SessionConfig(model="gpt-realtime", output_modality="text", turn_detection=server_vad())
+    )
+    session.subscribe(
+        lambda e: server_turns.append(e.data.text) if e.kind == "response_done" else None
+    )
+    await session.start()
+    peer.call().server_response_first = "The server speaks first."
+
+    result = await session.ask("my question")
+
+    assert result.text == "You said: my question"
+    assert server_turns == ["The server speaks first.", "You said: my question"]
+    assert session.state is SessionState.LISTENING
+
+
+async def test_event_of_a_known_type_with_a_wrong_shape_is_a_warning(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    warnings: list[SessionEvent] = []
+    session = make_session(TEXT)
+    session.subscribe(lambda e: warnings.append(e) if e.kind == "protocol_warning" else None)
+    await session.start()
+    call = peer.call()
+    call.inject_raw(json.dumps({"type": "response.done", "event_id": "e1", "response": 42}))
+    call.inject_raw(json.dumps({"type": "response.output_text.delta", "delta": 7}))
+    call.inject_raw(json.dumps({"type": "rate_limits.updated", "rate_limits": "lots"}))
+
+    result = await session.ask("still fine?")
+
+    assert result.text == "You said: still fine?"
+    assert len(warnings) == 3
+
+
+async def test_hang_up_of_a_call_already_gone_is_not_a_failure(
+    make_session: Factory, peer: LocalRealtimePeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.aiy_realtime")
+    session = make_session(TEXT)
+    await session.start()
+    call_id = session.call_id
+    await peer.call().vanish()
+    await asyncio.wait_for(session.wait_closed(), 10)
+
+    assert peer.hangups == [call_id]
+    said = [r.getMessage() for r in caplog.records if "hang" in r.getMessage()]
+    assert said, "the hang-up was not logged at all"
+    assert not any("fail" in text for text in said), said
+
+
+async def test_a_kind_of_item_newer_than_the_sdk_does_not_stall_the_turn(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    session = make_session(TEXT)
+    await session.start()
+    call = peer.call()
+    call.extra_output.append({"type": "reasoning", "id": "item_r1", "summary": []})
+
+    result = await asyncio.wait_for(session.ask("think first"), 10)
+
+    assert result.status == "completed"
+    assert result.text == "You said: think first"
+    # The peer, validating what it sends, saw its own odd item: that was the point.
+    assert all("reasoning" in v for v in call.violations)
+    call.violations.clear()
+
+
+async def test_a_session_created_newer_than_the_sdk_still_starts_the_session(
+    make_session: Factory, peer: LocalRealtimePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.peer import call as peer_call
+
+    original = peer_call.PeerCall.__init__
+
+    def with_newer_fields(self: peer_call.PeerCall, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.session_view_extra = {"audio": {"output": {"speed": "brisk"}}}
+
+    monkeypatch.setattr(peer_call.PeerCall, "__init__", with_newer_fields)
+    session = make_session(TEXT)
+
+    await asyncio.wait_for(session.start(), 10)
+
+    assert session.state is SessionState.READY
+    assert (await session.ask("hello")).text == "You said: hello"
+    peer.call().violations.clear()
