@@ -1,8 +1,8 @@
 """Realtime client benchmarks, all measured in one run on this machine (see scripts/bench).
 
-- session ready: RealtimeSession.start() against the local peer (HTTP offer/answer, ICE, DTLS,
-  SCTP, session.update -> session.updated), p50, and its ratio to a bare two-peer aiortc connect
-  (same machine, same loopback ICE, data channel + audio line, no HTTP, no session.update).
+- session ready: RealtimeSession.start() against the local peer (HTTP offer/answer with the
+  session config, ICE, DTLS, SCTP, then session.created), p50, and its ratio to a bare two-peer
+  aiortc connect (same machine, same loopback ICE, data channel + audio line, no HTTP).
 - turn overhead: a warm text turn timed by the client minus the peer's own time for the response.
 - CPU per minute of full-duplex audio: mic track in, peer speaking out, in this one process
   (client and peer together: an upper bound for the client alone).

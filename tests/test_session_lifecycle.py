@@ -18,20 +18,23 @@ from homeassistant.components.conversation.chat_log import async_get_chat_log
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import chat_session, entity_registry as er, intent
+from homeassistant.helpers import chat_session, entity_registry as er, intent, llm
 
 from custom_components.aiy_realtime.config_flow import RECOMMENDED_CONVERSATION_OPTIONS
 from custom_components.aiy_realtime.const import CONF_MODEL, DOMAIN
 from tests.peer import LocalRealtimePeer
 from tests.peer.http import VALID_KEY
 from tests.peer.script import Rule
-from tests.test_conversation import agent_id, converse, speech
+from tests.test_conversation import agent_id, converse, open_session, speech
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():  # noqa: ASYNC110 - the peer's counters have no event to await
             await asyncio.sleep(0.01)
+
+
+STOPPED = "stopped or reloaded"
 
 
 def is_error(result: conversation.ConversationResult) -> bool:
@@ -53,10 +56,36 @@ async def test_unload_during_a_turn_leaves_no_call(
     result = await turn
     await hass.async_block_till_done()
 
-    assert is_error(result)
+    assert STOPPED in speech(result)
     assert peer.active_calls == 0
     # The entry that went away opened nothing after it was unloaded.
     assert peer.requests["calls"] == 1
+
+
+async def test_unload_while_settings_are_confirmed_says_so(
+    hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    first = await converse(hass, agent_entry, "Hello")
+    call = peer.call()
+    call.update_delay = 1.0
+    updates = lambda: sum(e["type"] == "session.update" for e in call.received)  # noqa: E731
+    turn = hass.async_create_task(
+        conversation.async_converse(
+            hass,
+            "Now?",
+            first.conversation_id,
+            Context(),
+            agent_id=agent_id(hass, agent_entry),
+            extra_system_prompt="Speak like a pirate.",
+        )
+    )
+    await until(lambda: updates() == 1)
+
+    assert await hass.config_entries.async_unload(agent_entry.entry_id)
+    result = await turn
+
+    assert STOPPED in speech(result)
+    assert peer.active_calls == 0
 
 
 async def test_unload_while_connecting_leaves_no_call(
@@ -70,8 +99,7 @@ async def test_unload_while_connecting_leaves_no_call(
     result = await turn
     await hass.async_block_till_done()
 
-    assert is_error(result)
-    assert "stopped or reloaded" in speech(result)
+    assert STOPPED in speech(result)
     assert peer.active_calls == 0
 
 
@@ -95,7 +123,7 @@ async def test_stop_during_a_turn_leaves_no_call(
     result = await turn
     await hass.async_block_till_done()
 
-    assert is_error(result)
+    assert STOPPED in speech(result)
     assert peer.active_calls == 0
     assert peer.requests["calls"] == 1
 
@@ -160,13 +188,6 @@ async def test_two_agents_in_one_conversation_have_their_own_sessions(
     assert peer.requests["calls"] == 2
     models = sorted(call.session["model"] for call in peer.calls.values())
     assert models == ["gpt-realtime", "gpt-realtime-mini"]
-    for call in peer.calls.values():
-        # Neither agent reconfigured the other's call.
-        updates = [e for e in call.received if e["type"] == "session.update"]
-        assert all(
-            u["session"].get("model", call.session["model"]) == call.session["model"]
-            for u in updates
-        )
     big_call = next(c for c in peer.calls.values() if c.session["model"] == "gpt-realtime")
     # One conversation, one history: each agent is told what the other said.
     assert big_call.user_texts() == ["Hello", "Hi there", "And you?"]
@@ -277,7 +298,7 @@ async def test_message_over_the_channel_limit_is_a_clear_error(
     result = await converse(hass, agent_entry, "x" * 300_000, first.conversation_id)
 
     assert is_error(result)
-    assert "too large" in speech(result)
+    assert "too long to send to the assistant (293 kB)" in speech(result)
     # Nothing broke: the conversation goes on, on the same call.
     again = await converse(hass, agent_entry, "Shorter then", first.conversation_id)
     assert speech(again) == "You said: Shorter then"
@@ -340,3 +361,75 @@ async def test_time_in_the_prompt_costs_no_update_per_turn(
     assert any(later.strftime("%H:%M:%S") in text for text in told), told
     await hass.config_entries.async_unload(entry.entry_id)
     assert peer.active_calls == 0
+
+
+async def test_goodbye_still_ends_the_session_when_the_turn_moved_to_a_new_one(
+    hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    """end_session ran on the first session, which then dropped before the goodbye: the turn's
+    new session says it, and is the one that closes."""
+    peer.script.rules.append(Rule("goodbye", tool="end_session", then="Goodbye!"))
+    first = await converse(hass, agent_entry, "Hello")
+    peer.call().vanish_after_tool_output = True
+
+    result = await converse(hass, agent_entry, "Goodbye", first.conversation_id)
+    await hass.async_block_till_done()
+
+    assert speech(result) == "Goodbye!"
+    assert result.continue_conversation is False
+    assert peer.requests["calls"] == 2
+    assert peer.active_calls == 0
+    assert open_session(agent_entry, first.conversation_id) is None
+
+
+async def test_a_tool_result_too_large_to_send_goes_back_as_an_error(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, loopback_ice: None
+) -> None:
+    """The model hears that the result was too large; the conversation goes on."""
+    peer = openai_at_peer
+    unregister = llm.async_register_api(hass, _DumpAPI(hass))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data={"api_key": VALID_KEY, "endpoint": "openai"},
+        subentries_data=[
+            ConfigSubentryData(
+                data={**RECOMMENDED_CONVERSATION_OPTIONS, "llm_hass_api": ["dump"]},
+                subentry_type="conversation",
+                title="Dumper",
+                unique_id=None,
+            )
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    peer.script.rules.append(Rule("dump", tool="dump_everything", then="Tool said: {output}"))
+
+    result = await converse(hass, entry, "dump it all")
+    again = await converse(hass, entry, "Hello", result.conversation_id)
+
+    assert "too large to send" in speech(result)
+    assert speech(again) == "You said: Hello"
+    assert peer.requests["calls"] == 1
+    await hass.config_entries.async_unload(entry.entry_id)
+    unregister()
+
+
+class _DumpTool(llm.Tool):
+    name = "dump_everything"
+    description = "Returns far more than a data channel message can hold."
+
+    async def async_call(
+        self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
+    ) -> llm.ToolResult:
+        return llm.ToolResult(data={"dump": "x" * 300_000})
+
+
+class _DumpAPI(llm.API):
+    def __init__(self, hass: HomeAssistant) -> None:
+        super().__init__(hass=hass, id="dump", name="Dump")
+
+    async def async_get_api_instance(self, llm_context: llm.LLMContext) -> llm.APIInstance:
+        return llm.APIInstance(
+            api=self, api_prompt="", llm_context=llm_context, tools=[_DumpTool()]
+        )

@@ -11,8 +11,15 @@ from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import llm
 
-from custom_components.aiy_realtime.history import content_to_items
+from custom_components.aiy_realtime.history import content_items
 from custom_components.aiy_realtime.llm import async_get_tools
+from custom_components.aiy_realtime.realtime import client_events
+from custom_components.aiy_realtime.realtime.items import (
+    AssistantText,
+    FunctionCall,
+    FunctionOutput,
+    UserText,
+)
 from custom_components.aiy_realtime.toolset import ToolSet, wire_name
 
 ALLOWED = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -80,31 +87,31 @@ def test_no_api_means_no_tools() -> None:
 
 def test_history_becomes_items() -> None:
     call = llm.ToolInput("intent__HassTurnOn", {"name": "Kitchen"}, id="call_1")
-    items = content_to_items(
-        [
-            conversation.SystemContent("You are helpful."),
-            conversation.UserContent("Turn on the kitchen"),
-            conversation.AssistantContent("agent", "On it.", tool_calls=[call]),
-            conversation.ToolResultContent(
-                "agent", "call_1", "intent__HassTurnOn", llm.ToolResult({"success": True})
-            ),
-            conversation.AssistantContent("agent", "Done."),
-        ]
-    )
-    assert [item["item"]["type"] for item in items] == [
-        "message",
-        "message",
-        "function_call",
-        "function_call_output",
-        "message",
+    history = [
+        conversation.SystemContent("You are helpful."),
+        conversation.UserContent("Turn on the kitchen"),
+        conversation.AssistantContent("agent", "On it.", tool_calls=[call]),
+        conversation.ToolResultContent(
+            "agent", "call_1", "intent__HassTurnOn", llm.ToolResult({"success": True})
+        ),
+        conversation.AssistantContent("agent", "Done."),
     ]
-    assert items[2]["item"] == {
+    items = [item for part in history for item in content_items(part)]
+
+    assert items == [
+        UserText("Turn on the kitchen"),
+        AssistantText("On it."),
+        FunctionCall("call_1", "intent__HassTurnOn", '{"name": "Kitchen"}'),
+        FunctionOutput("call_1", '{"success": true}'),
+        AssistantText("Done."),
+    ]
+    # On the wire, as the GA protocol has them.
+    assert client_events.item_create(items[2])["item"] == {
         "type": "function_call",
         "call_id": "call_1",
         "name": "intent__HassTurnOn",
         "arguments": '{"name": "Kitchen"}',
     }
-    assert items[3]["item"]["output"] == '{"success": true}'
 
 
 def test_end_session_is_offered_to_our_agents_only(hass: HomeAssistant) -> None:

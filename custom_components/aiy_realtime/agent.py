@@ -21,19 +21,21 @@ from .const import (
     MAX_TOOL_ROUNDS,
     TURN_TIMEOUT,
 )
-from .conversations import RealtimeConversation, SessionKey, SessionsClosed, current_conversation
+from .conversations import ConversationSessions, SessionKey, SessionsClosed, TurnState, current_turn
 from .instructions import split_prompt
 from .realtime.config import SessionConfig
 from .realtime.errors import (
     RealtimeAuthError,
     RealtimeBadRequestError,
     RealtimeError,
+    RealtimeMessageTooLarge,
     RealtimeRateLimitError,
     RealtimeSessionClosed,
 )
 from .realtime.session import CloseReason
 from .toolset import ToolSet
 from .turns import TurnFailed, TurnProgress, async_run_turn
+from .usage import UsageMeter
 
 QUOTA_CODES = frozenset({"insufficient_quota"})
 RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error"})
@@ -58,13 +60,20 @@ class Outcome:
 
 @dataclass(slots=True)
 class _TurnPlan:
-    """What one turn needs from its session, worked out once for all its attempts."""
+    """What one turn needs, worked out once for all its attempts.
+
+    The registry and meter are the entry's as the turn began: a reload meanwhile gives the entry
+    new ones, and this turn must close what it opened in its own.
+    """
 
     key: SessionKey
     config: SessionConfig
     toolset: ToolSet
     context: str | None
     """The volatile part of the prompt (the time), told as a conversation item."""
+    sessions: ConversationSessions
+    meter: UsageMeter
+    state: TurnState
 
 
 class _DropBeforeAnswer(Exception):
@@ -100,7 +109,7 @@ class RealtimeAgent:
 
     async def async_answer(self, chat_log: conversation.ChatLog, agent_id: str) -> Outcome:
         """Answer the chat log's new content; raises AgentError."""
-        sessions = self.entry.runtime_data.sessions
+        data = self.entry.runtime_data
         system = chat_log.content[0]
         instructions, context = (
             split_prompt(system.content or "") if system.role == "system" else ("", None)
@@ -111,30 +120,35 @@ class RealtimeAgent:
             config=self.session_config(instructions or None, toolset),
             toolset=toolset,
             context=context,
+            sessions=data.sessions,
+            meter=data.meters[self.subentry.subentry_id],
+            state=TurnState(),
         )
-        async with sessions.turn(plan.key):
+        async with plan.sessions.turn(plan.key):
+            token = current_turn.set(plan.state)
             try:
                 async with asyncio.timeout(self.turn_timeout):
                     try:
-                        current, finished = await self._attempt(chat_log, agent_id, plan)
+                        finished = await self._attempt(chat_log, agent_id, plan)
                     except _DropBeforeAnswer:
                         LOGGER.debug("The session of %s was gone; answering on a new one", plan.key)
-                        current, finished = await self._attempt(
-                            chat_log, agent_id, plan, fresh=True
-                        )
+                        finished = await self._attempt(chat_log, agent_id, plan, fresh=True)
             except TimeoutError as err:
                 LOGGER.warning("No answer within %s s; closing the session", self.turn_timeout)
-                await sessions.async_close(plan.key, CloseReason.ERROR)
+                await plan.sessions.async_close(plan.key, CloseReason.ERROR)
                 raise AgentError("unreachable") from err
+            except SessionsClosed as err:
+                raise AgentError("stopped") from err
             except TurnFailed as err:
-                raise self._turn_error(err) from err
+                raise self._turn_error(err, plan) from err
             except RealtimeError as err:
-                raise self._client_error(err) from err
-            ended = current.end_requested
-            if ended:
-                await sessions.async_close(plan.key, CloseReason.MODEL_ENDED)
+                raise self._client_error(err, plan) from err
+            finally:
+                current_turn.reset(token)
+            if plan.state.end_requested:
+                await plan.sessions.async_close(plan.key, CloseReason.MODEL_ENDED)
         ir.async_delete_issue(self.hass, DOMAIN, ISSUE_INSUFFICIENT_QUOTA)
-        return Outcome(finished=finished, ended=ended)
+        return Outcome(finished=finished, ended=plan.state.end_requested)
 
     async def _attempt(
         self,
@@ -143,22 +157,20 @@ class RealtimeAgent:
         plan: _TurnPlan,
         *,
         fresh: bool = False,
-    ) -> tuple[RealtimeConversation, bool]:
+    ) -> bool:
         """One try at the turn; raises _DropBeforeAnswer when a second try is safe."""
-        sessions = self.entry.runtime_data.sessions
+        sessions = plan.sessions
         current = None if fresh else sessions.get(plan.key)
         reused = current is not None and current.alive
         progress = TurnProgress()
         try:
-            if (
-                current is None
-                or not reused
-                or current.session.config.needs_new_session(plan.config)
-            ):
+            if current is not None and reused:
+                if current.session.config.needs_new_session(plan.config):
+                    reused = False
+                else:
+                    await current.session.configure(plan.config)
+            if current is None or not reused:
                 current = await sessions.async_open(plan.key, plan.config, plan.toolset)
-                reused = False
-            else:
-                await current.session.configure(plan.config)
             current.toolset = plan.toolset
             chat_log.async_trace(
                 {
@@ -170,31 +182,28 @@ class RealtimeAgent:
                     }
                 }
             )
-            token = current_conversation.set(current)
-            try:
-                finished = await async_run_turn(
-                    current,
-                    chat_log,
-                    agent_id,
-                    context=plan.context,
-                    max_tool_rounds=self.max_tool_rounds,
-                    on_usage=self.entry.runtime_data.meters[self.subentry.subentry_id].record,
-                    progress=progress,
-                )
-            finally:
-                current_conversation.reset(token)
+            return await async_run_turn(
+                current,
+                chat_log,
+                agent_id,
+                context=plan.context,
+                max_tool_rounds=self.max_tool_rounds,
+                on_usage=plan.meter.record,
+                progress=progress,
+            )
         except (TurnFailed, RealtimeSessionClosed) as err:
             closed = isinstance(err, RealtimeSessionClosed) or err.result.status == "closed"
             # What reached the chat log (and whoever listens to it) must never come twice.
             if reused and closed and not progress.streamed and not sessions.closed:
                 raise _DropBeforeAnswer from err
             raise
-        return current, finished
 
-    def _client_error(self, err: RealtimeError) -> AgentError:
+    def _client_error(self, err: RealtimeError, plan: _TurnPlan) -> AgentError:
         LOGGER.debug("Realtime error: %r", err)
-        if isinstance(err, SessionsClosed):
+        if isinstance(err, RealtimeSessionClosed) and plan.sessions.closed:
             return AgentError("stopped")
+        if isinstance(err, RealtimeMessageTooLarge):
+            return AgentError("too_large", size=str(max(1, err.size // 1024)))
         if isinstance(err, RealtimeAuthError):
             self.entry.async_start_reauth(self.hass)
             return AgentError("invalid_auth")
@@ -204,10 +213,10 @@ class RealtimeAgent:
             return AgentError("bad_request", message=err.message)
         return AgentError("unreachable")
 
-    def _turn_error(self, err: TurnFailed) -> AgentError:
+    def _turn_error(self, err: TurnFailed, plan: _TurnPlan) -> AgentError:
         LOGGER.debug("Turn failed: %s (%s)", err, err.code)
         status = err.result.status
-        if status == "closed" and self.entry.runtime_data.sessions.closed:
+        if status == "closed" and plan.sessions.closed:
             return AgentError("stopped")
         if status == "closed":
             return AgentError("unreachable")

@@ -14,7 +14,6 @@ from homeassistant.helpers import chat_session
 
 from .const import CONNECT_TIMEOUT, LOGGER
 from .realtime.config import SessionConfig
-from .realtime.errors import RealtimeSessionClosed
 from .realtime.session import CloseReason, RealtimeSession
 from .realtime.signaling import Signaling
 from .toolset import ToolSet
@@ -35,28 +34,32 @@ class RealtimeConversation:
     and two turns' copies may differ, but they share the entries)."""
     context: str | None = None
     """The volatile context (the time) the session was last told, as a conversation item."""
-    end_requested: bool = False
-    """Set by the `end_session` tool: close once the model has said its last words."""
 
     def unseen(self, chat_log: conversation.ChatLog) -> list[conversation.Content]:
         """What the session has not been told yet (the system prompt is the instructions)."""
         return [c for c in chat_log.content if c.role != "system" and id(c) not in self.seen]
 
-    def mark_seen(self, chat_log: conversation.ChatLog) -> None:
-        self.seen.update((id(c), c) for c in chat_log.content if c.role != "system")
+    def mark_seen(self, content: conversation.Content) -> None:
+        self.seen[id(content)] = content
 
     @property
     def alive(self) -> bool:
         return self.session.alive
 
 
-current_conversation: ContextVar[RealtimeConversation | None] = ContextVar(
-    "aiy_realtime_conversation", default=None
-)
-"""The conversation whose turn is running (so our tools know which session they act on)."""
+@dataclass(slots=True)
+class TurnState:
+    """What our own tools change in the turn that runs them (whichever session answers it)."""
+
+    end_requested: bool = False
+    """Set by the `end_session` tool: close once the model has said its last words."""
 
 
-class SessionsClosed(RealtimeSessionClosed):
+current_turn: ContextVar[TurnState | None] = ContextVar("aiy_realtime_turn", default=None)
+"""The running turn of one of our agents (HA runs tools in tasks that inherit it)."""
+
+
+class SessionsClosed(Exception):
     """The entry is unloading or Home Assistant is stopping: no session opens any more."""
 
 
@@ -177,4 +180,4 @@ class ConversationSessions:
         self.closed = True
         sessions = [c.session for c in self._conversations.values()] + list(self._starting)
         self._conversations.clear()
-        await asyncio.gather(*(session.close() for session in sessions))
+        await asyncio.gather(*(session.close(CloseReason.SHUTDOWN) for session in sessions))

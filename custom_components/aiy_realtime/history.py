@@ -1,14 +1,18 @@
-"""A chat log's content as Realtime conversation items, to bring a new session up to date."""
+"""A chat log's content as Realtime conversation items, to bring a session up to date."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import json
 
 from homeassistant.components import conversation
 
-from .realtime import client_events as events
-from .realtime.client_events import ItemEvent
+from .realtime.items import (
+    AssistantText,
+    ConversationItem,
+    FunctionCall,
+    FunctionOutput,
+    UserText,
+)
 from .toolset import wire_name
 
 
@@ -17,25 +21,24 @@ def tool_output(result: conversation.ToolResultContent) -> str:
     return json.dumps(result.result.data, default=str)
 
 
-def content_to_items(content: Iterable[conversation.Content]) -> list[ItemEvent]:
-    """User and assistant messages, function calls and their outputs; the system prompt is not an
-    item (it goes in the session's instructions)."""
-    items: list[ItemEvent] = []
-    for part in content:
-        match part:
-            case conversation.UserContent(content=text) if text:
-                items.append(events.user_text(text))
-            case conversation.AssistantContent():
-                if part.content:
-                    items.append(events.assistant_text(part.content))
-                for call in part.tool_calls or ():
-                    items.append(
-                        events.function_call(
-                            call.id, wire_name(call.tool_name), json.dumps(call.tool_args)
-                        )
-                    )
-            case conversation.ToolResultContent():
-                items.append(events.function_call_output(part.tool_call_id, tool_output(part)))
-            case _:
-                pass
-    return items
+def content_items(part: conversation.Content) -> list[ConversationItem]:
+    """One chat log entry as items: a message, the calls an answer made, a call's output.
+
+    The system prompt is no item (it is the session's instructions).
+    """
+    match part:
+        case conversation.UserContent(content=text) if text:
+            return [UserText(text)]
+        case conversation.AssistantContent():
+            items: list[ConversationItem] = []
+            if part.content:
+                items.append(AssistantText(part.content))
+            items.extend(
+                FunctionCall(call.id, wire_name(call.tool_name), json.dumps(call.tool_args))
+                for call in part.tool_calls or ()
+            )
+            return items
+        case conversation.ToolResultContent():
+            return [FunctionOutput(part.tool_call_id, tool_output(part))]
+        case _:
+            return []

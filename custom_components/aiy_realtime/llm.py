@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import llm
 
 from .const import DOMAIN
-from .conversations import current_conversation
+from .conversations import current_turn
 
 
 class EndSessionTool(llm.Tool):
@@ -28,9 +28,9 @@ class EndSessionTool(llm.Tool):
     async def async_call(
         self, hass: HomeAssistant, tool_input: llm.ToolInput, llm_context: llm.LLMContext
     ) -> llm.ToolResult:
-        conversation = current_conversation.get()
-        if conversation is not None and conversation.alive:
-            conversation.end_requested = True
+        turn = current_turn.get()
+        if turn is not None:
+            turn.end_requested = True
             return llm.ToolResult(
                 data={"ended": True, "note": "The session closes after your reply."}
             )

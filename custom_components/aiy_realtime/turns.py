@@ -11,8 +11,8 @@ from homeassistant.components import conversation
 from homeassistant.helpers import llm
 
 from .conversations import RealtimeConversation
-from .history import content_to_items, tool_output
-from .realtime import client_events
+from .history import content_items, tool_output
+from .realtime.items import SystemText
 from .realtime.responses import Turn, TurnResult, Usage
 from .toolset import ToolSet
 
@@ -43,14 +43,17 @@ def sync_history(
     conversation_: RealtimeConversation, chat_log: conversation.ChatLog, context: str | None
 ) -> None:
     """Send the session what the chat log has and the session has not seen yet, after the
-    turn's volatile context (the time) when that changed."""
+    turn's volatile context (the time) when that changed.
+
+    Each entry counts as seen once sent: a send that fails midway repeats nothing next time.
+    """
     session = conversation_.session
     if context is not None and context != conversation_.context:
-        session.add_item(client_events.system_text(context))
+        session.add_items([SystemText(context)])
         conversation_.context = context
-    for item in content_to_items(conversation_.unseen(chat_log)):
-        session.add_item(item)
-    conversation_.mark_seen(chat_log)
+    for part in conversation_.unseen(chat_log):
+        session.add_items(content_items(part))
+        conversation_.mark_seen(part)
 
 
 async def async_run_turn(
@@ -77,11 +80,13 @@ async def async_run_turn(
         added = [
             content async for content in chat_log.async_add_delta_content_stream(agent_id, stream)
         ]
-        results = [c for c in added if isinstance(c, conversation.ToolResultContent)]
-        for result in results:
-            session.send_tool_output(result.tool_call_id, tool_output(result))
-        # The model's own messages and calls are in the session already; the outputs were sent.
-        conversation_.mark_seen(chat_log)
+        # The model's own messages and calls are in the session already; HA's results go back.
+        results = 0
+        for content in added:
+            if isinstance(content, conversation.ToolResultContent):
+                session.send_tool_output(content.tool_call_id, tool_output(content))
+                results += 1
+            conversation_.mark_seen(content)
         if not results:
             return True
     return False

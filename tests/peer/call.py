@@ -79,6 +79,12 @@ class PeerCall:
         self.server_response_first: str | None = None
         """Say this in a response of the server's own (as voice activity starts one) the moment
         the client asks for its next response, which is then refused as already active."""
+        self.created_extra: dict[str, Any] = {}
+        """Fields laid over response.created's response (a value newer than the SDK)."""
+        self.update_delay = 0.0
+        """Seconds before a session.update is confirmed."""
+        self.vanish_after_tool_output = False
+        """Go away when asked to answer a tool's output (a drop in the middle of a turn)."""
         self.extra_output: list[dict[str, Any]] = []
         """Items added to every response.done's output (a kind of item newer than the SDK)."""
         self.session_view_extra: dict[str, Any] = {}
@@ -235,6 +241,13 @@ class PeerCall:
             self._error(code, message, event.get("event_id"), "invalid_request_error")
             return
         self.session.update(event["session"])
+        if self.update_delay:
+            self._spawn(self._confirm_update_later())
+        else:
+            self._send({"type": "session.updated", "session": self._session_view()})
+
+    async def _confirm_update_later(self) -> None:
+        await asyncio.sleep(self.update_delay)
         self._send({"type": "session.updated", "session": self._session_view()})
 
     def _on_conversation_item_create(self, event: dict[str, Any]) -> None:
@@ -248,7 +261,9 @@ class PeerCall:
         self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
-        if self.vanish_on_response:
+        if self.vanish_on_response or (
+            self.vanish_after_tool_output and self._pending_tool_output() is not None
+        ):
             self._spawn(self.vanish())
             return
         if self.server_response_first is not None:
@@ -335,7 +350,7 @@ class PeerCall:
             "conversation_id": "conv_peer",
             "metadata": request.get("metadata"),
         }
-        self._send({"type": "response.created", "response": dict(response)})
+        self._send({"type": "response.created", "response": {**response, **self.created_extra}})
         output: list[dict[str, Any]] = []
         status, details = "completed", None
         try:

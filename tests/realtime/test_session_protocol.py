@@ -13,6 +13,7 @@ import pytest
 from custom_components.aiy_realtime.realtime.config import SessionConfig, server_vad
 from custom_components.aiy_realtime.realtime.errors import (
     RealtimeBadRequestError,
+    RealtimeMessageTooLarge,
     RealtimeSessionClosed,
 )
 from custom_components.aiy_realtime.realtime.session import (
@@ -60,30 +61,24 @@ async def test_unchanged_config_sends_nothing(
     assert [e["type"] for e in peer.call().received] == []
 
 
-async def test_a_channel_that_just_closed_is_not_alive(
+async def test_a_channel_that_is_closing_is_not_alive(
     make_session: Factory, peer: LocalRealtimePeer
 ) -> None:
-    """Between the channel closing and the session's close task running, nothing pretends."""
+    """Between the channel starting to close and the session hearing of it, nothing pretends:
+    a send fails as a closed session (which a caller retries), not as some other error."""
     session = make_session(TEXT)
     await session.start()
-    seen: list[tuple[bool, type[Exception] | None]] = []
     channel = session._transport._channel
     assert channel is not None
-
-    @channel.on("close")
-    def _right_after_ours() -> None:
-        try:
-            session.send_text("anyone?")
-        except Exception as err:
-            seen.append((session.alive, type(err)))
-        else:
-            seen.append((session.alive, None))
-
     assert session.alive
-    peer.call().channel.close()
-    await asyncio.wait_for(session.wait_closed(), 10)
 
-    assert seen == [(False, RealtimeSessionClosed)]
+    channel.close()  # "closing" at once; the session learns of it when it is "closed"
+
+    assert session.state is SessionState.READY
+    assert not session.alive
+    with pytest.raises(RealtimeSessionClosed):
+        session.send_text("anyone?")
+    await asyncio.wait_for(session.wait_closed(), 10)
 
 
 async def test_message_over_the_channel_limit_is_refused_clearly(
@@ -92,7 +87,7 @@ async def test_message_over_the_channel_limit_is_refused_clearly(
     session = make_session(TEXT)
     await session.start()
 
-    with pytest.raises(RealtimeBadRequestError, match="too large"):
+    with pytest.raises(RealtimeMessageTooLarge, match="too large"):
         session.send_text("x" * 300_000)
 
     assert session.alive
@@ -149,9 +144,13 @@ async def test_hang_up_of_a_call_already_gone_is_not_a_failure(
     await asyncio.wait_for(session.wait_closed(), 10)
 
     assert peer.hangups == [call_id]
-    said = [r.getMessage() for r in caplog.records if "hang" in r.getMessage()]
-    assert said, "the hang-up was not logged at all"
-    assert not any("fail" in text for text in said), said
+    ours = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("custom_components") and str(call_id) in r.getMessage()
+    ]
+    assert any("already ended" in text for text in ours), ours
+    assert not any("fail" in text for text in ours), ours
 
 
 async def test_a_kind_of_item_newer_than_the_sdk_does_not_stall_the_turn(
@@ -167,7 +166,24 @@ async def test_a_kind_of_item_newer_than_the_sdk_does_not_stall_the_turn(
     assert result.status == "completed"
     assert result.text == "You said: think first"
     # The peer, validating what it sends, saw its own odd item: that was the point.
+    assert call.violations
     assert all("reasoning" in v for v in call.violations)
+    call.violations.clear()
+
+
+async def test_a_response_created_newer_than_the_sdk_does_not_stall_the_turn(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    session = make_session(TEXT)
+    await session.start()
+    call = peer.call()
+    call.created_extra = {"status": "queued"}
+
+    first = await asyncio.wait_for(session.ask("first"), 10)
+    second = await asyncio.wait_for(session.ask("second"), 10)
+
+    assert (first.text, second.text) == ("You said: first", "You said: second")
+    assert call.violations
     call.violations.clear()
 
 

@@ -10,8 +10,7 @@ from typing import Literal
 
 from openai.types.realtime import (
     ConversationItemCreateEventParam,
-    InputAudioBufferClearEventParam,
-    InputAudioBufferCommitEventParam,
+    ConversationItemParam,
     OutputAudioBufferClearEventParam,
     RealtimeClientEventParam,
     RealtimeResponseCreateParamsParam,
@@ -22,6 +21,14 @@ from openai.types.realtime import (
 )
 
 from .config import OutputModality
+from .items import (
+    AssistantText,
+    ConversationItem,
+    FunctionCall,
+    FunctionOutput,
+    SystemText,
+    UserText,
+)
 
 type ClientEvent = RealtimeClientEventParam
 type ItemEvent = ConversationItemCreateEventParam
@@ -37,59 +44,40 @@ def session_update(session: RealtimeSessionCreateRequestParam) -> SessionUpdateE
     return {"type": "session.update", "event_id": new_event_id(), "session": session}
 
 
-def user_text(text: str) -> ItemEvent:
-    return {
-        "type": "conversation.item.create",
-        "event_id": new_event_id(),
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
+def item_create(item: ConversationItem) -> ItemEvent:
+    """`conversation.item.create` for one item, appended to the conversation."""
+    return {"type": "conversation.item.create", "event_id": new_event_id(), "item": _item(item)}
 
 
-def system_text(text: str) -> ItemEvent:
-    """Context for the model at this point of the conversation (not the session's instructions)."""
-    return {
-        "type": "conversation.item.create",
-        "event_id": new_event_id(),
-        "item": {
-            "type": "message",
-            "role": "system",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
-
-
-def assistant_text(text: str) -> ItemEvent:
-    """Earlier assistant turns, re-sent when a conversation moves to a new session."""
-    return {
-        "type": "conversation.item.create",
-        "event_id": new_event_id(),
-        "item": {
-            "type": "message",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": text}],
-        },
-    }
-
-
-def function_call(call_id: str, name: str, arguments: str) -> ItemEvent:
-    """An earlier function call of the model, re-sent when a conversation moves to a new session."""
-    return {
-        "type": "conversation.item.create",
-        "event_id": new_event_id(),
-        "item": {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments},
-    }
-
-
-def function_call_output(call_id: str, output: str) -> ItemEvent:
-    return {
-        "type": "conversation.item.create",
-        "event_id": new_event_id(),
-        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
-    }
+def _item(item: ConversationItem) -> ConversationItemParam:
+    match item:
+        case UserText(text):
+            return {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            }
+        case SystemText(text):
+            return {
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_text", "text": text}],
+            }
+        case AssistantText(text):
+            return {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            }
+        case FunctionCall(call_id, name, arguments):
+            return {
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+            }
+        case FunctionOutput(call_id, output):
+            return {"type": "function_call_output", "call_id": call_id, "output": output}
 
 
 def response_create(
@@ -97,7 +85,6 @@ def response_create(
     instructions: str | None = None,
     output_modality: OutputModality | None = None,
     max_output_tokens: int | Literal["inf"] | None = None,
-    out_of_band: bool = False,
     metadata: dict[str, str] | None = None,
 ) -> ResponseCreateEventParam:
     response: RealtimeResponseCreateParamsParam = {}
@@ -107,8 +94,6 @@ def response_create(
         response["output_modalities"] = [output_modality]
     if max_output_tokens is not None:
         response["max_output_tokens"] = max_output_tokens
-    if out_of_band:
-        response["conversation"] = "none"
     if metadata:
         response["metadata"] = metadata
     return {"type": "response.create", "event_id": new_event_id(), "response": response}
@@ -123,11 +108,3 @@ def response_cancel(response_id: str | None = None) -> ResponseCancelEventParam:
 
 def output_audio_buffer_clear() -> OutputAudioBufferClearEventParam:
     return {"type": "output_audio_buffer.clear", "event_id": new_event_id()}
-
-
-def input_audio_buffer_commit() -> InputAudioBufferCommitEventParam:
-    return {"type": "input_audio_buffer.commit", "event_id": new_event_id()}
-
-
-def input_audio_buffer_clear() -> InputAudioBufferClearEventParam:
-    return {"type": "input_audio_buffer.clear", "event_id": new_event_id()}

@@ -77,14 +77,22 @@ class SessionConfig:
         return session
 
     def update_to(self, wanted: SessionConfig) -> RealtimeSessionCreateRequestParam | None:
-        """What a `session.update` must carry to go from this config to `wanted`; None when
-        nothing changed. Call only when `needs_new_session(wanted)` is False."""
+        """The session settings a `session.update` sends to go from this config to `wanted`
+        (all of them but the model and voice); None when nothing changed.
+
+        Call only when `needs_new_session(wanted)` is False.
+        """
         if wanted == self:
             return None
         session = wanted.to_session()
         # Neither may change in a running session (the voice only before the first audio).
         session.pop("model", None)
         session["audio"].get("output", {}).pop("voice", None)
+        # Left out, a field keeps its old value: these are cleared by the API's own words.
+        if wanted.instructions is None and self.instructions is not None:
+            session["instructions"] = ""
+        if wanted.max_output_tokens is None and self.max_output_tokens is not None:
+            session["max_output_tokens"] = "inf"
         return session
 
     def needs_new_session(self, wanted: SessionConfig) -> bool:
@@ -92,8 +100,9 @@ class SessionConfig:
         return (
             wanted.model != self.model
             or wanted.voice != self.voice
-            # The API clears noise reduction with null, which its typed params cannot express.
+            # The API clears these with null, which its typed params cannot express.
             or (self.noise_reduction is not None and wanted.noise_reduction is None)
+            or (self.transcription_model is not None and wanted.transcription_model is None)
         )
 
     def _audio_input(self) -> RealtimeAudioConfigInputParam:

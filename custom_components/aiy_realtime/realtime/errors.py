@@ -29,8 +29,13 @@ class RealtimeBadRequestError(RealtimeError):
     """400: the offer or session config was refused; the server's message says why."""
 
 
-class RealtimeMessageTooLarge(RealtimeBadRequestError):
-    """An event over the data channel's message size limit (e.g. very long instructions)."""
+class RealtimeMessageTooLarge(RealtimeError):
+    """An event over the data channel's message size limit (e.g. very long instructions):
+    refused before anything was sent."""
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class RealtimeConnectError(RealtimeError):

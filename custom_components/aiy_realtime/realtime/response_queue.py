@@ -120,7 +120,7 @@ class ResponseQueue:
         else:
             if tag is not None:
                 _LOGGER.debug("response %s answers request %s, not waited for", response.id, tag)
-            turn = Turn(origin="server")
+            turn = Turn()  # nobody waits on it: listeners see its response_done
         self._active = _Active(response.id or "", turn)
         return turn
 

@@ -75,8 +75,6 @@ class ResponseResult:
     tool_calls: list[ToolCall] = field(default_factory=list)
     """Calls to run: only a completed response's (a cancelled one may have been cut off by the
     user saying "stop", and an incomplete one's arguments may be cut short)."""
-    unrun_calls: list[ToolCall] = field(default_factory=list)
-    """Calls of a response that did not complete: never run."""
 
     @classmethod
     def from_response(
@@ -103,7 +101,6 @@ class ResponseResult:
             transcript=transcript,
             usage=Usage.from_model(response.usage),
             tool_calls=calls if completed else [],
-            unrun_calls=[] if completed else calls,
         )
 
 
@@ -137,8 +134,7 @@ class TurnResult:
 class Turn:
     """A handle on one requested (or server-started) turn: stream its text, await its end."""
 
-    def __init__(self, origin: str = "client", *, run_tools: bool = True) -> None:
-        self.origin = origin
+    def __init__(self, *, run_tools: bool = True) -> None:
         self.run_tools = run_tools
         """False: the turn ends at a response with tool calls; the caller answers them."""
         self.tool_rounds = 0

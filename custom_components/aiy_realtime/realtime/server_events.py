@@ -1,8 +1,8 @@
 """What the server sends: decoded from JSON and read through the official SDK's models.
 
-A session lists every server event type in one table of routes (see `RealtimeSession`): a
-handler with the SDK model it reads, or a reason it is ignored. Only handled events are
-validated, so an event of a known type with the wrong shape is reported, never half-read.
+A session lists every server event type in one table (see `session_events.py`): `Handled` with
+the SDK model it is read as, or `Ignored` with the reason. Only handled events are validated, so
+an event of a known type with the wrong shape is reported, never half-read.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from dataclasses import dataclass
 import json
 from typing import Any, get_args
 
-from openai.types.realtime import ConversationItem, RealtimeServerEvent
+from openai.types.realtime import ConversationItem, RealtimeResponse
 import pydantic
+
+type Fields = dict[str, Any]
 
 
 class MalformedEvent(ValueError):
@@ -21,38 +23,37 @@ class MalformedEvent(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    """What to do with one server event type."""
+class Handled:
+    """Events of this type are read as `model` and given to `handler`."""
 
-    model: type[pydantic.BaseModel] | None
-    handler: Callable[[Any], None] | None
-    ignored_because: str | None = None
-    unreadable: Callable[[dict[str, Any]], None] | None = None
-    """Called (after a warning) when an event does not read as `model`: for events whose mere
-    arrival matters, so that a field the SDK does not know yet cannot stall a session."""
+    model: type[pydantic.BaseModel]
+    handler: Callable[[Any], None]
+    unreadable: Callable[[Fields], None] | None = None
+    """For events whose arrival matters whatever they hold: called with the raw fields when they
+    do not read as `model` (a field newer than the SDK), so the session is not left waiting."""
 
-    def read(self, data: dict[str, Any]) -> pydantic.BaseModel:
-        """The event as its SDK model; raises pydantic.ValidationError if it is not one."""
-        assert self.model is not None
-        return self.model.model_validate(data)
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """Events of this type change nothing; `because` says why that is right."""
+
+    because: str
+
+
+type Route = Handled | Ignored
 
 
 def handle[E: pydantic.BaseModel](
     model: type[E],
     handler: Callable[[E], None],
     *,
-    unreadable: Callable[[dict[str, Any]], None] | None = None,
-) -> Route:
-    """Read events of this type as `model` and give them to `handler`."""
-    return Route(model, handler, unreadable=unreadable)
+    unreadable: Callable[[Fields], None] | None = None,
+) -> Handled:
+    """Read events of this type as `model` and give them to `handler` (typed to match)."""
+    return Handled(model, handler, unreadable)
 
 
-def ignore(because: str) -> Route:
-    """Events of this type change nothing here; `because` says why that is right."""
-    return Route(None, None, because)
-
-
-def decode(message: str | bytes) -> tuple[str, dict[str, Any]]:
+def decode(message: str | bytes) -> tuple[str, Fields]:
     """The event's type and its fields; raises MalformedEvent."""
     try:
         data = json.loads(message)
@@ -63,34 +64,38 @@ def decode(message: str | bytes) -> tuple[str, dict[str, Any]]:
     return data["type"], data
 
 
-def sdk_server_event_types() -> dict[str, type[pydantic.BaseModel]]:
-    """Every server event type the SDK knows, with its model."""
-    union = get_args(RealtimeServerEvent)[0]
-    found: dict[str, type[pydantic.BaseModel]] = {}
-    for model in get_args(union):
-        annotation = model.model_fields["type"].annotation
-        for kind in get_args(annotation):
-            found[kind] = model
-    return found
-
-
 _ITEM = pydantic.TypeAdapter[Any](ConversationItem)
+_STATUSES = {
+    status
+    for literal in get_args(RealtimeResponse.model_fields["status"].annotation)
+    for status in get_args(literal)
+}
 
 
-def without_unknown_items(data: dict[str, Any]) -> dict[str, Any] | None:
-    """A `response.*` event without the output items the SDK cannot read (a newer kind of
-    item), or None when that is not what kept it from reading."""
-    response = data.get("response")
-    output = response.get("output") if isinstance(response, dict) else None
-    if not isinstance(response, dict) or not isinstance(output, list):
+def response_as_far_as_readable(fields: Fields) -> RealtimeResponse | None:
+    """The `response` of a `response.*` event that does not read whole: its id and whatever else
+    reads (items of a kind newer than the SDK are left out), or None without a usable id."""
+    response = fields.get("response")
+    if not isinstance(response, dict) or not isinstance(response.get("id"), str):
         return None
-    known = []
-    for item in output:
-        try:
-            _ITEM.validate_python(item)
-        except pydantic.ValidationError:
-            continue
-        known.append(item)
-    if len(known) == len(output):
-        return None
-    return {**data, "response": {**response, "output": known}}
+    readable: Fields = {"id": response["id"]}
+    if response.get("status") in _STATUSES:
+        readable["status"] = response["status"]
+    for name in ("metadata", "status_details", "usage", "output"):
+        value = response.get(name)
+        if name == "output" and isinstance(value, list):
+            value = [item for item in value if _reads(_ITEM, item)]
+        if value is not None and _reads(RealtimeResponse, {name: value}):
+            readable[name] = value
+    return RealtimeResponse.model_validate(readable)
+
+
+def _reads(model: type[pydantic.BaseModel] | pydantic.TypeAdapter[Any], value: Any) -> bool:
+    try:
+        if isinstance(model, pydantic.TypeAdapter):
+            model.validate_python(value)
+        else:
+            model.model_validate(value)
+    except pydantic.ValidationError:
+        return False
+    return True

@@ -3,110 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 import contextlib
-from dataclasses import dataclass
-from enum import StrEnum
 import json
 import logging
 from typing import Any, Literal
 
 from aiortc import MediaStreamTrack, RTCIceServer
-from openai.types.realtime import (
-    ConversationItemInputAudioTranscriptionCompletedEvent,
-    ConversationItemInputAudioTranscriptionDeltaEvent,
-    ConversationItemInputAudioTranscriptionFailedEvent,
-    InputAudioBufferSpeechStartedEvent,
-    InputAudioBufferSpeechStoppedEvent,
-    InputAudioBufferTimeoutTriggered,
-    RateLimitsUpdatedEvent,
-    RealtimeErrorEvent,
-    RealtimeResponse,
-    ResponseAudioTranscriptDeltaEvent,
-    ResponseCreatedEvent,
-    ResponseDoneEvent,
-    ResponseFunctionCallArgumentsDoneEvent,
-    ResponseTextDeltaEvent,
-    SessionCreatedEvent,
-    SessionUpdatedEvent,
-)
-from openai.types.realtime.realtime_response_status import Error, RealtimeResponseStatus
-from openai.types.realtime.realtime_server_event import (
-    OutputAudioBufferCleared,
-    OutputAudioBufferStarted,
-    OutputAudioBufferStopped,
-)
-import pydantic
 
 from . import client_events
 from .audio import AudioPump, AudioSink
-from .client_events import ClientEvent, ItemEvent
+from .client_events import ClientEvent
 from .config import OutputModality, SessionConfig
 from .errors import (
-    RealtimeBadRequestError,
     RealtimeConnectError,
     RealtimeError,
+    RealtimeMessageTooLarge,
     RealtimeSessionClosed,
 )
-from .response_queue import ResponseQueue
-from .responses import ResponseResult, ToolCall, Turn, TurnResult, Usage
-from .server_events import (
-    MalformedEvent,
-    Route,
-    decode,
-    handle,
-    ignore,
-    without_unknown_items,
+from .items import ConversationItem, FunctionOutput, UserText
+from .lifecycle import (
+    GONE,
+    CloseReason,
+    Listener,
+    PendingUpdate,
+    SessionEvent,
+    SessionState,
 )
+from .response_queue import ResponseQueue
+from .responses import Turn, TurnResult, Usage
+from .session_events import ServerEventHandling
 from .signaling import Signaling
-from .tools import ToolHandler, run_tool_call
+from .tools import ToolHandler
 from .transport import WebRTCTransport
+
+__all__ = ["CloseReason", "RealtimeSession", "SessionEvent", "SessionState"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class SessionState(StrEnum):
-    CONNECTING = "connecting"
-    READY = "ready"
-    LISTENING = "listening"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-    CLOSING = "closing"
-    CLOSED = "closed"
-
-
-_GONE = (SessionState.CLOSING, SessionState.CLOSED)
-
-
-class CloseReason(StrEnum):
-    USER_ENDED = "user_ended"
-    MODEL_ENDED = "model_ended"
-    IDLE_TIMEOUT = "idle_timeout"
-    EXPIRED = "expired"
-    PEER_GONE = "peer_gone"
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEvent:
-    """What listeners are told. `kind` is one of: state, text_delta, user_transcript,
-    user_transcript_failed, speech_started, speech_stopped, input_timeout, tool_call,
-    response_done, error, rate_limits, protocol_warning."""
-
-    kind: str
-    data: Any = None
-
-
-type Listener = Callable[[SessionEvent], None]
-
-
-@dataclass(slots=True)
-class _PendingUpdate:
-    event_id: str
-    confirmed: asyncio.Future[None]
-
-
-class RealtimeSession:
+class RealtimeSession(ServerEventHandling):
     """Owns a WebRTC connection to a Realtime model and offers what the layers above need.
 
     Without a `speaker` the answerer's audio is dropped on arrival (a text session hears nothing).
@@ -148,7 +84,7 @@ class RealtimeSession:
         self._closed = asyncio.Event()
         self._close_task: asyncio.Task[None] | None = None
         self._created: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._update: _PendingUpdate | None = None
+        self._update: PendingUpdate | None = None
         self._configuring = asyncio.Lock()
         self._responses = ResponseQueue(self._send)
         self._responses.server_starts_responses = config.turn_detection is not None
@@ -171,7 +107,7 @@ class RealtimeSession:
     @property
     def alive(self) -> bool:
         """Connected and not ending: what is sent now can still be answered."""
-        return self._state not in _GONE and self._transport.is_open
+        return self._state not in GONE and self._transport.is_open
 
     @property
     def call_id(self) -> str | None:
@@ -203,7 +139,7 @@ class RealtimeSession:
         return SessionState.LISTENING if self.config.turn_detection else SessionState.READY
 
     def _settle_state(self) -> None:
-        if self._state in _GONE or self._state is SessionState.CONNECTING:
+        if self._state in GONE or self._state is SessionState.CONNECTING:
             return
         if self._speaking:
             self._set_state(SessionState.SPEAKING)
@@ -243,7 +179,7 @@ class RealtimeSession:
             if update is None:
                 return
             event = client_events.session_update(update)
-            pending = _PendingUpdate(event["event_id"], asyncio.get_running_loop().create_future())
+            pending = PendingUpdate(event["event_id"], asyncio.get_running_loop().create_future())
             self._update = pending
             try:
                 self._send(event)
@@ -309,13 +245,16 @@ class RealtimeSession:
 
     def _send(self, event: ClientEvent) -> None:
         """Send one client event; RealtimeSessionClosed once the session is going away."""
-        if self._state in _GONE:
+        if self._state in GONE:
             raise RealtimeSessionClosed(self.close_detail or "the session is closed")
         try:
             self._transport.send(json.dumps(event))
         except RealtimeSessionClosed:
             self._begin_close(CloseReason.PEER_GONE, "the events channel closed")
             raise
+
+    def _on_message(self, message: str) -> None:
+        self._route(message, self._routes)
 
     def _on_remote_audio(self, track: MediaStreamTrack) -> None:
         # The transport hands audio over only when there is a speaker to play it.
@@ -326,11 +265,26 @@ class RealtimeSession:
 
     def send_text(self, text: str) -> None:
         """Add a user message to the conversation (no response yet)."""
-        self._send(client_events.user_text(text))
+        self.add_items([UserText(text)])
 
-    def add_item(self, event: ItemEvent) -> None:
-        """Send a prepared `conversation.item.create` (history, context)."""
-        self._send(event)
+    def add_items(self, items: Iterable[ConversationItem]) -> None:
+        """Append items to the conversation, in order.
+
+        A function output the data channel cannot carry is replaced by an error the model can
+        read (it waits for an output to every call); any other item that large raises
+        RealtimeMessageTooLarge, as a closed session raises RealtimeSessionClosed.
+        """
+        for item in items:
+            try:
+                self._send(client_events.item_create(item))
+            except RealtimeMessageTooLarge as err:
+                if not isinstance(item, FunctionOutput):
+                    raise
+                _LOGGER.debug("the output of call %s is too large to send: %s", item.call_id, err)
+                error = {"error": f"the result was too large to send ({err.size // 1024} kB)"}
+                self._send(
+                    client_events.item_create(FunctionOutput(item.call_id, json.dumps(error)))
+                )
 
     def create_response(
         self,
@@ -346,7 +300,7 @@ class RealtimeSession:
         without, it ends at the first response and the caller answers its tool calls
         (`send_tool_output`, then a new response).
         """
-        if self._state in _GONE:
+        if self._state in GONE:
             raise RealtimeSessionClosed(self.close_detail or "the session is closed")
         turn = Turn(run_tools=run_tools)
         self._responses.ask(
@@ -360,7 +314,7 @@ class RealtimeSession:
 
     def send_tool_output(self, call_id: str, output: str) -> None:
         """Answer a function call the caller ran itself."""
-        self._send(client_events.function_call_output(call_id, output))
+        self.add_items([FunctionOutput(call_id, output)])
 
     async def ask(self, text: str, **response: Any) -> TurnResult:
         """A text in, the turn's result out."""
@@ -398,7 +352,7 @@ class RealtimeSession:
         timeout: float = 20.0,
     ) -> None:
         """End gracefully: say goodbye, let the audio finish, then close."""
-        if self._state in _GONE:
+        if self._state in GONE:
             return
         if goodbye:
             try:
@@ -410,268 +364,3 @@ class RealtimeSession:
             except RealtimeError:
                 pass
         await self.close(reason)
-
-    # -- what the server says ------------------------------------------------------------------
-
-    def _server_events(self) -> dict[str, Route]:
-        """Every server event type of the GA protocol and what this session does with it.
-
-        A test holds this table against the SDK's union of server events: a type the SDK adds
-        fails it until it is placed here.
-        """
-        return {
-            # The session itself
-            "session.created": handle(
-                SessionCreatedEvent, self._on_session_created, unreadable=self._session_created
-            ),
-            "session.updated": handle(
-                SessionUpdatedEvent, self._on_session_updated, unreadable=self._session_updated
-            ),
-            "error": handle(RealtimeErrorEvent, self._on_error),
-            "rate_limits.updated": handle(RateLimitsUpdatedEvent, self._on_rate_limits),
-            "conversation.created": ignore("one conversation per session, nothing to keep"),
-            # Responses
-            "response.created": handle(ResponseCreatedEvent, self._on_response_created),
-            "response.output_text.delta": handle(ResponseTextDeltaEvent, self._on_text_delta),
-            "response.output_audio_transcript.delta": handle(
-                ResponseAudioTranscriptDeltaEvent, self._on_transcript_delta
-            ),
-            "response.function_call_arguments.done": handle(
-                ResponseFunctionCallArgumentsDoneEvent, self._on_call_arguments_done
-            ),
-            "response.done": handle(
-                ResponseDoneEvent, self._on_response_done, unreadable=self._on_odd_response_done
-            ),
-            "response.output_text.done": ignore("the text is the deltas', whole in response.done"),
-            "response.output_audio_transcript.done": ignore(
-                "the transcript is the deltas', whole in response.done"
-            ),
-            "response.output_audio.delta": ignore("audio comes as RTP on WebRTC, not as events"),
-            "response.output_audio.done": ignore(
-                "playback ends at output_audio_buffer.stopped, not when the model is done"
-            ),
-            "response.content_part.added": ignore("parts are read whole from response.done"),
-            "response.content_part.done": ignore("parts are read whole from response.done"),
-            "response.output_item.added": ignore("items are read whole from response.done"),
-            "response.output_item.done": ignore("items are read whole from response.done"),
-            "response.function_call_arguments.delta": ignore(
-                "calls run with whole arguments, after response.done"
-            ),
-            # The assistant's audio (WebRTC)
-            "output_audio_buffer.started": handle(OutputAudioBufferStarted, self._on_audio_started),
-            "output_audio_buffer.stopped": handle(OutputAudioBufferStopped, self._on_audio_ended),
-            "output_audio_buffer.cleared": handle(OutputAudioBufferCleared, self._on_audio_ended),
-            # The user's audio
-            "input_audio_buffer.speech_started": handle(
-                InputAudioBufferSpeechStartedEvent, self._on_speech_started
-            ),
-            "input_audio_buffer.speech_stopped": handle(
-                InputAudioBufferSpeechStoppedEvent, self._on_speech_stopped
-            ),
-            "input_audio_buffer.timeout_triggered": handle(
-                InputAudioBufferTimeoutTriggered, self._on_input_timeout
-            ),
-            "input_audio_buffer.committed": ignore("its item is announced by conversation.item.*"),
-            "input_audio_buffer.cleared": ignore("only ever follows a clear of our own"),
-            "input_audio_buffer.dtmf_event_received": ignore("keypad tones come from SIP calls"),
-            "conversation.item.input_audio_transcription.delta": handle(
-                ConversationItemInputAudioTranscriptionDeltaEvent, self._on_user_transcript
-            ),
-            "conversation.item.input_audio_transcription.completed": handle(
-                ConversationItemInputAudioTranscriptionCompletedEvent, self._on_user_transcript
-            ),
-            "conversation.item.input_audio_transcription.failed": handle(
-                ConversationItemInputAudioTranscriptionFailedEvent, self._on_transcript_failed
-            ),
-            "conversation.item.input_audio_transcription.segment": ignore(
-                "speaker segments come from diarizing models, which are never asked for"
-            ),
-            # The conversation's items
-            "conversation.item.added": ignore("the caller keeps the history (HA's chat log)"),
-            "conversation.item.done": ignore("the caller keeps the history (HA's chat log)"),
-            "conversation.item.created": ignore("the pre-GA name of conversation.item.added"),
-            "conversation.item.deleted": ignore("items are never deleted"),
-            "conversation.item.retrieved": ignore("items are never retrieved"),
-            "conversation.item.truncated": ignore(
-                "on WebRTC the server cuts off what was not heard by itself"
-            ),
-            # MCP
-            "mcp_list_tools.in_progress": ignore("no MCP servers are offered to the model"),
-            "mcp_list_tools.completed": ignore("no MCP servers are offered to the model"),
-            "mcp_list_tools.failed": ignore("no MCP servers are offered to the model"),
-            "response.mcp_call_arguments.delta": ignore("no MCP servers are offered to the model"),
-            "response.mcp_call_arguments.done": ignore("no MCP servers are offered to the model"),
-            "response.mcp_call.in_progress": ignore("no MCP servers are offered to the model"),
-            "response.mcp_call.completed": ignore("no MCP servers are offered to the model"),
-            "response.mcp_call.failed": ignore("no MCP servers are offered to the model"),
-        }
-
-    def _on_message(self, message: str) -> None:
-        try:
-            kind, data = decode(message)
-        except MalformedEvent as err:
-            self._warn(f"ignoring a malformed event ({err}): {message:.200}")
-            return
-        route = self._routes.get(kind)
-        if route is None:
-            if kind not in self._unknown_types:
-                self._unknown_types.add(kind)
-                _LOGGER.debug("ignoring server events of an unknown type: %s", kind)
-            self._emit("protocol_warning", kind)
-            return
-        if route.handler is None:
-            return
-        try:
-            event = route.read(data)
-        except pydantic.ValidationError as err:
-            self._warn(f"a {kind} event does not match the protocol: {err}")
-            if route.unreadable is not None:
-                route.unreadable(data)
-            return
-        try:
-            route.handler(event)
-        except Exception:
-            _LOGGER.exception("failed to handle server event %s", kind)
-
-    def _warn(self, text: str) -> None:
-        _LOGGER.warning("%.500s", text)
-        self._emit("protocol_warning", text[:200])
-
-    def _on_session_created(self, event: SessionCreatedEvent) -> None:
-        self.session_id = (event.session.model_extra or {}).get("id")
-        self._session_created(None)
-
-    def _session_created(self, data: object) -> None:
-        if not self._created.done():
-            self._created.set_result(None)
-
-    def _on_session_updated(self, event: SessionUpdatedEvent) -> None:
-        self._session_updated(None)
-
-    def _session_updated(self, data: object) -> None:
-        if self._update is not None and not self._update.confirmed.done():
-            self._update.confirmed.set_result(None)
-
-    def _on_error(self, event: RealtimeErrorEvent) -> None:
-        error = event.error
-        _LOGGER.debug("server error %s: %s", error.code, error.message)
-        self._emit("error", error)
-        if error.code == "session_expired":
-            self._begin_close(CloseReason.EXPIRED, error.message or error.code)
-            return
-        update = self._update
-        if update is not None and error.event_id == update.event_id:
-            if not update.confirmed.done():
-                update.confirmed.set_exception(
-                    RealtimeBadRequestError(error.message or error.type, code=error.code)
-                )
-            return
-        if self._responses.on_error(error.event_id, error.code, error.message):
-            self._settle_state()
-
-    def _on_rate_limits(self, event: RateLimitsUpdatedEvent) -> None:
-        self.rate_limits = [limit.model_dump(exclude_none=True) for limit in event.rate_limits]
-        self._emit("rate_limits", self.rate_limits)
-
-    def _on_response_created(self, event: ResponseCreatedEvent) -> None:
-        self._responses.on_created(event.response)
-        self._settle_state()
-
-    def _on_text_delta(self, event: ResponseTextDeltaEvent) -> None:
-        self._responses.on_delta(event.response_id, event.delta, transcript=False)
-        self._emit("text_delta", event)
-
-    def _on_transcript_delta(self, event: ResponseAudioTranscriptDeltaEvent) -> None:
-        self._responses.on_delta(event.response_id, event.delta, transcript=True)
-        self._emit("text_delta", event)
-
-    def _on_call_arguments_done(self, event: ResponseFunctionCallArgumentsDoneEvent) -> None:
-        # Announced only: calls run after response.done, and only a completed response's.
-        self._emit("tool_call", ToolCall(event.call_id, event.name or "", event.arguments))
-
-    def _on_response_done(self, event: ResponseDoneEvent) -> None:
-        finished = self._responses.on_done(event.response)
-        if finished is None:
-            return
-        turn, result = finished
-        self.usage = self.usage + result.usage
-        self._emit("response_done", result)
-        self._finish_or_follow_up(turn, result)
-        self._responses.pump()
-        self._settle_state()
-
-    def _on_odd_response_done(self, data: dict[str, Any]) -> None:
-        """A response.done the SDK cannot read: without the items it does not know, if that
-        is what it takes; else the response ends as failed, rather than leave its turn waiting."""
-        if (readable := without_unknown_items(data)) is not None:
-            with contextlib.suppress(pydantic.ValidationError):
-                self._on_response_done(ResponseDoneEvent.model_validate(readable))
-                return
-        response = data.get("response")
-        response_id = response.get("id") if isinstance(response, dict) else None
-        if isinstance(response_id, str):
-            unreadable = RealtimeResponse(
-                id=response_id,
-                status="failed",
-                status_details=RealtimeResponseStatus(
-                    type="failed", error=Error(type="client_error", code="unreadable_response")
-                ),
-            )
-            self._on_response_done(
-                ResponseDoneEvent(type="response.done", event_id="", response=unreadable)
-            )
-
-    def _finish_or_follow_up(self, turn: Turn, result: ResponseResult) -> None:
-        if result.status == "completed" and result.tool_calls and turn.run_tools:
-            self._spawn(self._answer_tool_calls(turn, result.tool_calls))
-        elif result.status == "failed":
-            turn.finish("failed", result.reason or "failed", result.error_code)
-        else:
-            turn.finish(result.status, result.reason)
-
-    async def _answer_tool_calls(self, turn: Turn, calls: list[ToolCall]) -> None:
-        outputs = [await run_tool_call(self.tool_handler, call) for call in calls]
-        try:
-            for call, output in zip(calls, outputs, strict=True):
-                self._send(client_events.function_call_output(call.call_id, output))
-        except RealtimeError as err:
-            turn.finish("closed" if isinstance(err, RealtimeSessionClosed) else "failed", str(err))
-            return
-        turn.tool_rounds += 1
-        if turn.tool_rounds >= self.max_tool_rounds:
-            turn.finish("tool_limit", f"stopped after {turn.tool_rounds} rounds of tool calls")
-            return
-        self._responses.ask(turn, first=True)
-        self._settle_state()
-
-    def _on_audio_started(self, event: OutputAudioBufferStarted) -> None:
-        self._speaking = True
-        self._audio_idle.clear()
-        self._settle_state()
-
-    def _on_audio_ended(self, event: OutputAudioBufferStopped | OutputAudioBufferCleared) -> None:
-        self._speaking = False
-        self._audio_idle.set()
-        self._settle_state()
-
-    def _on_speech_started(self, event: InputAudioBufferSpeechStartedEvent) -> None:
-        self._emit("speech_started", event)
-
-    def _on_speech_stopped(self, event: InputAudioBufferSpeechStoppedEvent) -> None:
-        self._emit("speech_stopped", event)
-
-    def _on_input_timeout(self, event: InputAudioBufferTimeoutTriggered) -> None:
-        self._emit("input_timeout", event)
-
-    def _on_user_transcript(
-        self,
-        event: ConversationItemInputAudioTranscriptionDeltaEvent
-        | ConversationItemInputAudioTranscriptionCompletedEvent,
-    ) -> None:
-        self._emit("user_transcript", event)
-
-    def _on_transcript_failed(
-        self, event: ConversationItemInputAudioTranscriptionFailedEvent
-    ) -> None:
-        _LOGGER.debug("transcription of %s failed: %s", event.item_id, event.error.message)
-        self._emit("user_transcript_failed", event)

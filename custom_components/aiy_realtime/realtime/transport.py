@@ -189,7 +189,8 @@ class WebRTCTransport:
         except ValueError as err:
             size = len(text.encode())
             raise RealtimeMessageTooLarge(
-                f"the message is too large for the connection ({size // 1024} kB): {err}"
+                f"the message is too large for the connection ({size // 1024} kB): {err}",
+                size=size,
             ) from err
 
     async def close(self) -> None:
