@@ -11,12 +11,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from homeassistant.components import conversation
 from homeassistant.components.conversation.chat_log import async_get_chat_log
 from homeassistant.components.conversation.trace import async_get_traces
-from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, entity_registry as er
 
 from custom_components.aiy_realtime.const import DOMAIN
+from tests.helpers import agent, async_set_up_entry
 from tests.peer import LocalRealtimePeer
 from tests.peer.script import Rule
 
@@ -284,21 +284,7 @@ async def test_turns_of_one_conversation_take_turns(
 async def test_agent_without_an_llm_api_offers_no_tools(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, loopback_ice: None
 ) -> None:
-    from custom_components.aiy_realtime.config_flow import RECOMMENDED_CONVERSATION_OPTIONS
-
-    options = {k: v for k, v in RECOMMENDED_CONVERSATION_OPTIONS.items() if k != "llm_hass_api"}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={"api_key": "sk-test-valid", "endpoint": "openai"},
-        subentries_data=[
-            ConfigSubentryData(
-                data=options, subentry_type="conversation", title="Chatty", unique_id=None
-            )
-        ],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_set_up_entry(hass, agent("Chatty", llm_hass_api=None))
 
     result = await converse(hass, entry, "Turn on the kitchen light")
 

@@ -15,15 +15,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.components import conversation
 from homeassistant.components.conversation.chat_log import async_get_chat_log
-from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, entity_registry as er, intent, llm
 
-from custom_components.aiy_realtime.config_flow import RECOMMENDED_CONVERSATION_OPTIONS
-from custom_components.aiy_realtime.const import CONF_MODEL, DOMAIN
+from custom_components.aiy_realtime.const import DOMAIN
+from tests.helpers import agent, async_set_up_entry
 from tests.peer import LocalRealtimePeer
-from tests.peer.http import VALID_KEY
 from tests.peer.script import Rule
 from tests.test_conversation import agent_id, converse, open_session, speech
 
@@ -158,22 +156,11 @@ async def test_two_agents_in_one_conversation_have_their_own_sessions(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, loopback_ice: None
 ) -> None:
     peer = openai_at_peer
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={"api_key": VALID_KEY, "endpoint": "openai"},
-        subentries_data=[
-            ConfigSubentryData(
-                data={**RECOMMENDED_CONVERSATION_OPTIONS, CONF_MODEL: model},
-                subentry_type="conversation",
-                title=title,
-                unique_id=None,
-            )
-            for title, model in (("Big", "gpt-realtime"), ("Small", "gpt-realtime-mini"))
-        ],
+    entry = await async_set_up_entry(
+        hass,
+        agent("Big", model="gpt-realtime"),
+        agent("Small", model="gpt-realtime-mini"),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
     registry = er.async_get(hass)
     big, small = (
         registry.async_get_entity_id("conversation", DOMAIN, subentry_id)
@@ -329,19 +316,7 @@ async def test_time_in_the_prompt_costs_no_update_per_turn(
     from homeassistant.util import dt as dt_util
 
     peer = openai_at_peer
-    options = {k: v for k, v in RECOMMENDED_CONVERSATION_OPTIONS.items() if k != "llm_hass_api"}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={"api_key": VALID_KEY, "endpoint": "openai"},
-        subentries_data=[
-            ConfigSubentryData(
-                data=options, subentry_type="conversation", title="Chatty", unique_id=None
-            )
-        ],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_set_up_entry(hass, agent("Chatty", llm_hass_api=None))
     real_now = dt_util.now
     first = await converse(hass, entry, "Hello")
     later = real_now() + timedelta(hours=2, minutes=3, seconds=4)
@@ -388,21 +363,7 @@ async def test_a_tool_result_too_large_to_send_goes_back_as_an_error(
     """The model hears that the result was too large; the conversation goes on."""
     peer = openai_at_peer
     unregister = llm.async_register_api(hass, _DumpAPI(hass))
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={"api_key": VALID_KEY, "endpoint": "openai"},
-        subentries_data=[
-            ConfigSubentryData(
-                data={**RECOMMENDED_CONVERSATION_OPTIONS, "llm_hass_api": ["dump"]},
-                subentry_type="conversation",
-                title="Dumper",
-                unique_id=None,
-            )
-        ],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_set_up_entry(hass, agent("Dumper", llm_hass_api=["dump"]))
     peer.script.rules.append(Rule("dump", tool="dump_everything", then="Tool said: {output}"))
 
     result = await converse(hass, entry, "dump it all")

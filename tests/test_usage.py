@@ -12,23 +12,19 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache_with_extra_data,
 )
 
-from homeassistant.const import CONF_API_KEY, STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.util import dt as dt_util
 
-from custom_components.aiy_realtime.config_flow import recommended_agent
 from custom_components.aiy_realtime.const import (
-    CONF_ENDPOINT,
-    CONF_MODEL,
     CONF_PRICES,
     DEFAULT_PRICES,
-    DOMAIN,
 )
 from custom_components.aiy_realtime.realtime.responses import Usage
 from custom_components.aiy_realtime.usage import UsageMeter, load_prices, usage_cost
+from tests.helpers import agent, async_set_up_entry
 from tests.peer import LocalRealtimePeer
-from tests.peer.http import VALID_KEY
 from tests.test_conversation import converse, open_session
 
 COST = "sensor.aiy_realtime_assistant_estimated_cost"
@@ -152,16 +148,7 @@ async def test_prices_are_options_and_are_validated(
 async def test_cost_is_unavailable_for_a_model_without_a_price(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer
 ) -> None:
-    agent = recommended_agent()
-    agent["data"] = {**agent["data"], CONF_MODEL: "my-own-realtime-model"}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
-        subentries_data=[agent],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_set_up_entry(hass, agent(model="my-own-realtime-model"))
 
     assert hass.states.get(COST).state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.aiy_realtime_assistant_input_text_tokens").state == "0"
@@ -172,17 +159,11 @@ async def test_a_saved_price_table_keeps_the_shipped_rows_it_lacks(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer
 ) -> None:
     """A table saved before a model was priced (then the integration updated) still prices it."""
-    agent = recommended_agent()
-    agent["data"] = {**agent["data"], CONF_MODEL: "gpt-realtime-mini"}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
+    entry = await async_set_up_entry(
+        hass,
+        agent(model="gpt-realtime-mini"),
         options={CONF_PRICES: {"gpt-realtime": {"text_input": 1.0}}},
-        subentries_data=[agent],
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
     assert hass.states.get(COST).state == "0"
     meter = next(iter(entry.runtime_data.meters.values()))
@@ -194,16 +175,7 @@ async def test_a_saved_price_table_keeps_the_shipped_rows_it_lacks(
 async def test_cost_of_a_dated_mini_snapshot_is_available(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer
 ) -> None:
-    agent = recommended_agent()
-    agent["data"] = {**agent["data"], CONF_MODEL: "gpt-realtime-mini-2025-10-06"}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
-        subentries_data=[agent],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = await async_set_up_entry(hass, agent(model="gpt-realtime-mini-2025-10-06"))
 
     assert hass.states.get(COST).state == "0"
     await hass.config_entries.async_unload(entry.entry_id)
