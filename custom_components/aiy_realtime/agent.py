@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from . import AiyRealtimeConfigEntry
+from .bridge import ChatBridge, TurnFailed, TurnProgress
 from .const import (
     BILLING_URL,
     CONF_MODEL,
@@ -34,7 +35,6 @@ from .realtime.errors import (
 )
 from .realtime.session import CloseReason
 from .toolset import ToolSet
-from .turns import TurnFailed, TurnProgress, async_run_turn
 from .usage import UsageMeter
 
 QUOTA_CODES = frozenset({"insufficient_quota"})
@@ -182,15 +182,14 @@ class RealtimeAgent:
                     }
                 }
             )
-            return await async_run_turn(
+            bridge = ChatBridge(
                 current,
-                chat_log,
                 agent_id,
-                context=plan.context,
-                max_tool_rounds=self.max_tool_rounds,
                 on_usage=plan.meter.record,
-                progress=progress,
+                max_tool_rounds=self.max_tool_rounds,
+                output_modality="text",
             )
+            return await bridge.ask(chat_log, plan.context, progress)
         except (TurnFailed, RealtimeSessionClosed) as err:
             closed = isinstance(err, RealtimeSessionClosed) or err.result.status == "closed"
             # What reached the chat log (and whoever listens to it) must never come twice.
