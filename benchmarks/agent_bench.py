@@ -41,7 +41,7 @@ from homeassistant.setup import async_setup_component  # noqa: E402
 
 from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
-from custom_components.aiy_realtime.config_flow import recommended_agent  # noqa: E402
+from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN  # noqa: E402
 from tests.peer.http import VALID_KEY  # noqa: E402
 

@@ -48,7 +48,7 @@ from homeassistant.config_entries import (  # noqa: E402
 from homeassistant.util import dt as dt_util  # noqa: E402
 from homeassistant.util.ulid import ulid_now  # noqa: E402
 
-from custom_components.aiy_realtime.config_flow import recommended_agent  # noqa: E402
+from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import (  # noqa: E402
     CONF_ENDPOINT,
     CONF_ENDPOINT_URL,

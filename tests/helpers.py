@@ -10,7 +10,7 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
-from custom_components.aiy_realtime.config_flow import RECOMMENDED_CONVERSATION_OPTIONS
+from custom_components.aiy_realtime.assistant_flow import RECOMMENDED_CONVERSATION_OPTIONS
 from custom_components.aiy_realtime.const import (
     CONF_ENDPOINT,
     DEFAULT_CONVERSATION_NAME,

@@ -19,8 +19,7 @@ from custom_components.aiy_realtime.const import (
     CONF_VOICE,
 )
 
-# Settings only voice sessions read: the form does not offer them before voice lands.
-VOICE_SETTINGS = {CONF_VOICE, CONF_TRANSCRIPTION_MODEL, CONF_TURN_DETECTION, CONF_GREETING}
+VOICE = "voice_settings"
 
 pytestmark = pytest.mark.usefixtures("openai_at_peer")
 
@@ -39,8 +38,7 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "init"
     schema_keys = {str(key) for key in result["data_schema"].schema}
-    assert {CONF_NAME, CONF_MODEL, CONF_PROMPT, CONF_LLM_HASS_API} <= schema_keys
-    assert not VOICE_SETTINGS & schema_keys
+    assert {CONF_NAME, CONF_MODEL, CONF_PROMPT, CONF_LLM_HASS_API, VOICE} <= schema_keys
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
@@ -49,6 +47,12 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
             CONF_PROMPT: "Answer in one sentence.",
             CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
             CONF_MODEL: "gpt-realtime-mini",
+            VOICE: {
+                CONF_VOICE: "cedar",
+                CONF_TRANSCRIPTION_MODEL: "whisper-1",
+                CONF_TURN_DETECTION: "semantic_vad",
+                CONF_GREETING: "Say hi.",
+            },
         },
     )
     await hass.async_block_till_done()
@@ -57,6 +61,11 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
     (created,) = [s for s in loaded_entry.subentries.values() if s.title == "Kitchen helper"]
     assert created.data[CONF_MODEL] == "gpt-realtime-mini"
     assert created.data[CONF_PROMPT] == "Answer in one sentence."
+    # The voice section is stored flat, like every other setting.
+    assert created.data[CONF_VOICE] == "cedar"
+    assert created.data[CONF_TURN_DETECTION] == "semantic_vad"
+    assert created.data[CONF_GREETING] == "Say hi."
+    assert VOICE not in created.data
     assert CONF_NAME not in created.data
     assert len(loaded_entry.subentries) == 2
 
@@ -76,6 +85,11 @@ async def test_reconfigure_agent_drops_llm_api(
             CONF_PROMPT: "Be brief.",
             CONF_LLM_HASS_API: [],
             CONF_MODEL: "gpt-realtime-2",
+            VOICE: {
+                CONF_VOICE: "marin",
+                CONF_TRANSCRIPTION_MODEL: "gpt-4o-mini-transcribe",
+                CONF_TURN_DETECTION: "server_vad",
+            },
         },
     )
     await hass.async_block_till_done()
@@ -84,8 +98,9 @@ async def test_reconfigure_agent_drops_llm_api(
     agent = loaded_entry.subentries[agent.subentry_id]
     assert agent.data[CONF_MODEL] == "gpt-realtime-2"
     assert CONF_LLM_HASS_API not in agent.data
-    # Untouched settings are kept.
     assert agent.data[CONF_PROMPT] == "Be brief."
+    # No greeting given: none (rather than the default coming back).
+    assert agent.data[CONF_GREETING] == ""
 
 
 async def test_unknown_llm_api_is_dropped_from_suggestions(

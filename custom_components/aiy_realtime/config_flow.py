@@ -15,69 +15,33 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
-    ConfigSubentryData,
     ConfigSubentryFlow,
     OptionsFlow,
-    SubentryFlowResult,
 )
-from homeassistant.const import CONF_API_KEY, CONF_LLM_HASS_API, CONF_NAME, CONF_PROMPT
+from homeassistant.const import CONF_API_KEY
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
-from homeassistant.helpers import llm
 from homeassistant.helpers.selector import (
-    SelectOptionDict,
-    SelectSelector,
-    SelectSelectorConfig,
-    SelectSelectorMode,
-    TemplateSelector,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
 
+from .assistant_flow import AssistantSubentryFlow, recommended_agent
 from .client import async_check_key, async_create_client, endpoint_from_data
 from .const import (
     CONF_ADVANCED,
     CONF_ENDPOINT,
     CONF_ENDPOINT_URL,
-    CONF_MODEL,
-    DEFAULT_CONVERSATION_NAME,
-    DEFAULT_MODEL,
     DEFAULT_TITLE,
     DOMAIN,
     LOGGER,
 )
+from .form import select
 from .options_flow import PricesOptionsFlow
 from .realtime.endpoint import EndpointKind, InvalidEndpointURL
 
-# Voice settings (voice, transcription, turn detection, greeting) come with voice sessions:
-# a text agent has no use for them, so the form does not offer them.
-RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
-    CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
-    CONF_PROMPT: llm.DEFAULT_INSTRUCTIONS_PROMPT,
-    CONF_MODEL: DEFAULT_MODEL,
-}
-
-
-def recommended_agent() -> ConfigSubentryData:
-    """The agent a new entry starts with (the offline demo and the tests start from it too)."""
-    return ConfigSubentryData(
-        data=dict(RECOMMENDED_CONVERSATION_OPTIONS),
-        subentry_type="conversation",
-        title=DEFAULT_CONVERSATION_NAME,
-        unique_id=None,
-    )
-
-
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
-
-
-def _select(options: tuple[str, ...] | list[str], key: str) -> SelectSelector:
-    return SelectSelector(
-        SelectSelectorConfig(
-            options=list(options), translation_key=key, mode=SelectSelectorMode.DROPDOWN
-        )
-    )
 
 
 def _key_schema(with_endpoint: bool) -> probatio.Schema:
@@ -86,7 +50,7 @@ def _key_schema(with_endpoint: bool) -> probatio.Schema:
         fields[probatio.Optional(CONF_ADVANCED)] = section(
             probatio.Schema(
                 {
-                    probatio.Required(CONF_ENDPOINT, default=EndpointKind.OPENAI.value): _select(
+                    probatio.Required(CONF_ENDPOINT, default=EndpointKind.OPENAI.value): select(
                         [kind.value for kind in EndpointKind], CONF_ENDPOINT
                     ),
                     probatio.Optional(CONF_ENDPOINT_URL): TextSelector(
@@ -228,64 +192,4 @@ class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Agents are subentries: several per key."""
-        return {"conversation": ConversationSubentryFlow}
-
-
-class ConversationSubentryFlow(ConfigSubentryFlow):
-    """Create or change one Realtime agent."""
-
-    options: dict[str, Any]
-
-    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """Add an agent, starting from working defaults."""
-        self.options = dict(RECOMMENDED_CONVERSATION_OPTIONS)
-        return await self.async_step_init()
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change an agent."""
-        self.options = dict(self._get_reconfigure_subentry().data)
-        return await self.async_step_init()
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """One form with every agent setting."""
-        is_new = self.source == SOURCE_USER
-        if user_input is not None:
-            if not user_input.get(CONF_LLM_HASS_API):
-                user_input.pop(CONF_LLM_HASS_API, None)
-                self.options.pop(CONF_LLM_HASS_API, None)
-            self.options.update(user_input)
-            title = self.options.pop(CONF_NAME, None)
-            if is_new:
-                return self.async_create_entry(
-                    title=title or DEFAULT_CONVERSATION_NAME, data=self.options
-                )
-            return self.async_update_and_abort(
-                self._get_entry(), self._get_reconfigure_subentry(), data=self.options
-            )
-
-        apis = llm.async_get_apis(self.hass)
-        known = {api.id for api in apis}
-        if selected := self.options.get(CONF_LLM_HASS_API):
-            self.options[CONF_LLM_HASS_API] = [api for api in selected if api in known]
-
-        fields: dict[Any, Any] = {}
-        if is_new:
-            fields[probatio.Required(CONF_NAME, default=DEFAULT_CONVERSATION_NAME)] = str
-        fields.update(
-            {
-                probatio.Optional(CONF_PROMPT): TemplateSelector(),
-                probatio.Optional(CONF_LLM_HASS_API): SelectSelector(
-                    SelectSelectorConfig(
-                        options=[SelectOptionDict(label=api.name, value=api.id) for api in apis],
-                        multiple=True,
-                    )
-                ),
-                probatio.Required(CONF_MODEL, default=DEFAULT_MODEL): str,
-            }
-        )
-        return self.async_show_form(
-            step_id="init",
-            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
-        )
+        return {"conversation": AssistantSubentryFlow}

@@ -20,6 +20,7 @@ CONF_VOICE: Final = "voice"
 CONF_TRANSCRIPTION_MODEL: Final = "transcription_model"
 CONF_TURN_DETECTION: Final = "turn_detection"
 CONF_GREETING: Final = "greeting"
+CONF_VOICE_SETTINGS: Final = "voice_settings"
 
 DEFAULT_TITLE: Final = "AIY Realtime"
 DEFAULT_CONVERSATION_NAME: Final = "AIY Realtime assistant"
@@ -29,15 +30,9 @@ DEFAULT_TRANSCRIPTION_MODEL: Final = "gpt-4o-mini-transcribe"
 DEFAULT_TURN_DETECTION: Final = "server_vad"
 DEFAULT_GREETING: Final = "Greet the user briefly and ask how you can help."
 
-TRANSCRIPTION_NONE: Final = "none"
-TRANSCRIPTION_MODELS: Final = (
-    TRANSCRIPTION_NONE,
-    "gpt-4o-mini-transcribe",
-    "gpt-4o-transcribe",
-    "whisper-1",
-)
-TURN_DETECTION_NONE: Final = "none"
-TURN_DETECTIONS: Final = ("server_vad", "semantic_vad", TURN_DETECTION_NONE)
+# A voice session needs the user's words as text (chat log, events, ask_question): no "off".
+TRANSCRIPTION_MODELS: Final = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1")
+TURN_DETECTIONS: Final = ("server_vad", "semantic_vad")
 VOICES: Final = (
     "marin",
     "cedar",

@@ -1,0 +1,18 @@
+"""Form pieces the config and subentry flows share."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.selector import (
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
+
+
+def select(options: tuple[str, ...] | list[str], key: str) -> SelectSelector:
+    """A dropdown whose option labels are translated under `selector.<key>`."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=list(options), translation_key=key, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
