@@ -36,8 +36,9 @@ class CloseReason(StrEnum):
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
     """What listeners are told. `kind` is one of: state, text_delta, user_transcript,
-    user_transcript_failed, speech_started, speech_stopped, input_timeout, tool_call,
-    response_done, error, rate_limits, protocol_warning."""
+    user_transcript_failed, input_committed, speech_started, speech_stopped, input_timeout,
+    server_turn (a Turn the server started), tool_call, response_done, error, rate_limits,
+    protocol_warning."""
 
     kind: str
     data: Any = None

@@ -56,6 +56,9 @@ class ResponseQueue:
         self._active: _Active | None = None
         self.server_starts_responses = False
         """True with turn detection on: a response without our metadata is the server's."""
+        self.server_turns_run_tools = True
+        """Whether the session runs the tools of responses the server starts (else a listener
+        of `server_turn` events does, through the chat log)."""
 
     @property
     def busy(self) -> bool:
@@ -104,8 +107,9 @@ class ResponseQueue:
             else:
                 self._requested = request
 
-    def on_created(self, response: RealtimeResponse) -> Turn:
-        """The turn a new response belongs to: the caller's that asked, or a server turn."""
+    def on_created(self, response: RealtimeResponse) -> tuple[Turn, bool]:
+        """The turn a new response belongs to, and whether a caller asked for it (else the
+        server started it: a turn of its own, which nobody waits on)."""
         request = self._requested
         tag = (response.metadata or {}).get(REQUEST_KEY)
         ours = request is not None and (
@@ -120,9 +124,9 @@ class ResponseQueue:
         else:
             if tag is not None:
                 _LOGGER.debug("response %s answers request %s, not waited for", response.id, tag)
-            turn = Turn()  # nobody waits on it: listeners see its response_done
+            turn = Turn(run_tools=self.server_turns_run_tools)
         self._active = _Active(response.id or "", turn)
-        return turn
+        return turn, ours
 
     def on_delta(self, response_id: str, delta: str, *, transcript: bool) -> None:
         active = self._active

@@ -30,6 +30,7 @@ from .lifecycle import (
     SessionEvent,
     SessionState,
 )
+from .playback import Playback
 from .response_queue import ResponseQueue
 from .responses import Turn, TurnResult, Usage
 from .session_events import ServerEventHandling
@@ -88,6 +89,8 @@ class RealtimeSession(ServerEventHandling):
         self._configuring = asyncio.Lock()
         self._responses = ResponseQueue(self._send)
         self._responses.server_starts_responses = config.turn_detection is not None
+        self._responses.server_turns_run_tools = tool_handler is not None
+        self.playback = Playback()
         self._speaking = False
         self._audio_idle = asyncio.Event()
         self._audio_idle.set()

@@ -13,6 +13,7 @@ from openai.types.realtime import (
     ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemInputAudioTranscriptionDeltaEvent,
     ConversationItemInputAudioTranscriptionFailedEvent,
+    InputAudioBufferCommittedEvent,
     InputAudioBufferSpeechStartedEvent,
     InputAudioBufferSpeechStoppedEvent,
     InputAudioBufferTimeoutTriggered,
@@ -38,6 +39,7 @@ from .config import SessionConfig
 from .errors import RealtimeBadRequestError, RealtimeError, RealtimeSessionClosed
 from .items import ConversationItem, FunctionOutput
 from .lifecycle import CloseReason, PendingUpdate
+from .playback import Playback
 from .response_queue import ResponseQueue
 from .responses import ResponseResult, ToolCall, Turn, Usage
 from .server_events import (
@@ -70,6 +72,7 @@ class ServerEventHandling(ABC):
     _created: asyncio.Future[None]
     _update: PendingUpdate | None
     _speaking: bool
+    playback: Playback
     _audio_idle: asyncio.Event
     _unknown_types: set[str]
 
@@ -147,7 +150,9 @@ class ServerEventHandling(ABC):
             "input_audio_buffer.timeout_triggered": handle(
                 InputAudioBufferTimeoutTriggered, self._on_input_timeout
             ),
-            "input_audio_buffer.committed": Ignored("its item is announced as conversation.item"),
+            "input_audio_buffer.committed": handle(
+                InputAudioBufferCommittedEvent, self._on_input_committed
+            ),
             "input_audio_buffer.cleared": Ignored("only ever follows a clear of our own"),
             "input_audio_buffer.dtmf_event_received": Ignored("keypad tones come from SIP calls"),
             "conversation.item.input_audio_transcription.delta": handle(
@@ -169,7 +174,7 @@ class ServerEventHandling(ABC):
             "conversation.item.deleted": Ignored("items are never deleted"),
             "conversation.item.retrieved": Ignored("items are never retrieved"),
             "conversation.item.truncated": Ignored(
-                "on WebRTC the server cuts off what was not heard by itself"
+                "what was heard is measured by the output_audio_buffer events (playback.py)"
             ),
             # MCP
             "mcp_list_tools.in_progress": _NO_MCP,
@@ -259,7 +264,9 @@ class ServerEventHandling(ABC):
     # -- responses -----------------------------------------------------------------------------
 
     def _on_response_created(self, event: ResponseCreatedEvent) -> None:
-        self._responses.on_created(event.response)
+        turn, asked = self._responses.on_created(event.response)
+        if not asked:
+            self._emit("server_turn", turn)
         self._settle_state()
 
     def _odd_created(self, fields: Fields) -> None:
@@ -336,14 +343,19 @@ class ServerEventHandling(ABC):
     # -- audio ---------------------------------------------------------------------------------
 
     def _on_audio_started(self, event: OutputAudioBufferStarted) -> None:
+        self.playback.started(event.response_id)
         self._speaking = True
         self._audio_idle.clear()
         self._settle_state()
 
     def _on_audio_ended(self, event: OutputAudioBufferStopped | OutputAudioBufferCleared) -> None:
+        self.playback.ended(event.response_id)
         self._speaking = False
         self._audio_idle.set()
         self._settle_state()
+
+    def _on_input_committed(self, event: InputAudioBufferCommittedEvent) -> None:
+        self._emit("input_committed", event)
 
     def _on_speech_started(self, event: InputAudioBufferSpeechStartedEvent) -> None:
         self._emit("speech_started", event)
