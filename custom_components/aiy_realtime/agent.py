@@ -11,11 +11,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from . import AiyRealtimeConfigEntry
+from .assistant import Assistant
 from .bridge import ChatBridge, TurnFailed, TurnProgress
 from .const import (
     BILLING_URL,
-    CONF_MODEL,
-    DEFAULT_MODEL,
     DOMAIN,
     ISSUE_INSUFFICIENT_QUOTA,
     LOGGER,
@@ -98,15 +97,6 @@ class RealtimeAgent:
         self.turn_timeout = turn_timeout
         self.max_tool_rounds = max_tool_rounds
 
-    def session_config(self, instructions: str | None, toolset: ToolSet) -> SessionConfig:
-        options = self.subentry.data
-        return SessionConfig(
-            model=options.get(CONF_MODEL, DEFAULT_MODEL),
-            instructions=instructions,
-            output_modality="text",
-            tools=toolset.tools,
-        )
-
     async def async_answer(self, chat_log: conversation.ChatLog, agent_id: str) -> Outcome:
         """Answer the chat log's new content; raises AgentError."""
         data = self.entry.runtime_data
@@ -117,7 +107,9 @@ class RealtimeAgent:
         toolset = ToolSet.from_api(chat_log.llm_api)
         plan = _TurnPlan(
             key=(self.subentry.subentry_id, chat_log.conversation_id),
-            config=self.session_config(instructions or None, toolset),
+            config=Assistant.from_options(self.subentry.data).text_config(
+                instructions or None, toolset
+            ),
             toolset=toolset,
             context=context,
             sessions=data.sessions,

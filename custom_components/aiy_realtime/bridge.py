@@ -7,7 +7,7 @@ log (so exposure, intents and traces apply) and their results go back, round aft
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 import json
 from typing import Any
@@ -19,10 +19,11 @@ from .conversations import RealtimeConversation
 from .history import content_items, tool_output
 from .realtime.config import OutputModality
 from .realtime.items import SystemText
-from .realtime.responses import Turn, TurnResult, Usage
-from .toolset import ToolSet
+from .realtime.responses import ResponseResult, Turn, TurnResult, Usage
 
 type UsageCallback = Callable[[Usage], None]
+type SpokenText = Callable[[ResponseResult], Awaitable[str]]
+"""The part of a spoken response the user heard (all of it, unless they spoke over it)."""
 
 
 class TurnFailed(Exception):
@@ -56,6 +57,9 @@ class ChatBridge:
     max_tool_rounds: int
     output_modality: OutputModality | None = None
     """What follow-up responses are asked for (None: the session's own)."""
+    spoken: SpokenText | None = None
+    """Voice: the text of a spoken response goes into the chat log once known, as `spoken` says
+    (what was heard of it); text responses stream into it as they are written."""
 
     def tell(self, chat_log: conversation.ChatLog, context: str | None = None) -> None:
         """Send the session what the chat log has and the session has not seen yet, after the
@@ -93,13 +97,7 @@ class ChatBridge:
         session = self.realtime.session
         turn = first
         for _ in range(self.max_tool_rounds):
-            stream = _deltas(
-                turn,
-                self.realtime.toolset,
-                chat_log.llm_api is not None,
-                self.on_usage,
-                progress,
-            )
+            stream = self._deltas(turn, chat_log.llm_api is not None, progress)
             added = [
                 content
                 async for content in chat_log.async_add_delta_content_stream(self.agent_id, stream)
@@ -116,54 +114,55 @@ class ChatBridge:
             turn = session.create_response(output_modality=self.output_modality, run_tools=False)
         return False
 
+    async def _deltas(
+        self, turn: Turn, can_run_tools: bool, progress: TurnProgress
+    ) -> AsyncIterator[
+        conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
+    ]:
+        """The chat log's view of one response: a message, its text, then its tool calls.
 
-async def _deltas(
-    turn: Turn,
-    toolset: ToolSet,
-    can_run_tools: bool,
-    on_usage: UsageCallback,
-    progress: TurnProgress,
-) -> AsyncIterator[
-    conversation.AssistantContentDeltaDict | conversation.ToolResultContentDeltaDict
-]:
-    """The chat log's view of one response: a message, its text, then its tool calls.
-
-    Only a completed response's calls are run: a cancelled or incomplete one's never are.
-    """
-    yield {"role": "assistant"}
-    async for text in turn.deltas():
-        progress.streamed = True
-        yield {"content": text}
-    result = await turn.result()
-    on_usage(result.usage)
-    if result.status in ("failed", "closed"):
-        raise TurnFailed(result)
-    if result.status in ("incomplete", "cancelled") and not result.text:
-        raise TurnFailed(result)
-    calls: list[llm.ToolInput] = []
-    refused: list[conversation.ToolResultContentDeltaDict] = []
-    for call in result.tool_calls:
-        name = toolset.ha_name(call.name)
-        arguments, problem = _parse_arguments(call.arguments)
-        if problem is None and not can_run_tools:
-            problem = "no tools are available in this conversation"
-        if problem is None:
-            calls.append(llm.ToolInput(tool_name=name, tool_args=arguments, id=call.call_id))
-            continue
-        # Recorded but not run by HA; the model gets the error as the call's output.
-        calls.append(llm.ToolInput(name, {}, id=call.call_id, external=True))
-        refused.append(
-            {
-                "role": "tool_result",
-                "tool_call_id": call.call_id,
-                "tool_name": name,
-                "result": llm.ToolResult(data={"error": problem}, error=True),
-            }
-        )
-    if calls:
-        yield {"tool_calls": calls}
-    for delta in refused:
-        yield delta
+        Only a completed response's calls are run: a cancelled or incomplete one's never are.
+        """
+        yield {"role": "assistant"}
+        if self.spoken is None:
+            async for text in turn.deltas():
+                progress.streamed = True
+                yield {"content": text}
+            result = await turn.result()
+        else:
+            result = await turn.result()
+            if result.responses and (text := await self.spoken(result.responses[-1])):
+                progress.streamed = True
+                yield {"content": text}
+        self.on_usage(result.usage)
+        if result.status in ("failed", "closed"):
+            raise TurnFailed(result)
+        if result.status in ("incomplete", "cancelled") and not result.text:
+            raise TurnFailed(result)
+        calls: list[llm.ToolInput] = []
+        refused: list[conversation.ToolResultContentDeltaDict] = []
+        for call in result.tool_calls:
+            name = self.realtime.toolset.ha_name(call.name)
+            arguments, problem = _parse_arguments(call.arguments)
+            if problem is None and not can_run_tools:
+                problem = "no tools are available in this conversation"
+            if problem is None:
+                calls.append(llm.ToolInput(tool_name=name, tool_args=arguments, id=call.call_id))
+                continue
+            # Recorded but not run by HA; the model gets the error as the call's output.
+            calls.append(llm.ToolInput(name, {}, id=call.call_id, external=True))
+            refused.append(
+                {
+                    "role": "tool_result",
+                    "tool_call_id": call.call_id,
+                    "tool_name": name,
+                    "result": llm.ToolResult(data={"error": problem}, error=True),
+                }
+            )
+        if calls:
+            yield {"tool_calls": calls}
+        for delta in refused:
+            yield delta
 
 
 def _parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
