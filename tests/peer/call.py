@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 import contextlib
-import itertools
+from dataclasses import dataclass
 import json
 import logging
 import time
@@ -18,18 +18,25 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
 
-from .media import SpeechTrack, tone
+from .hearing import Hearing
+from .ids import new_id
+from .media import RATE, SpeechTrack, tone
 from .schema import ProtocolViolation, validate_client_event, validate_server_event
 from .script import Script
 
+__all__ = ["PeerCall", "new_id"]
+
 _LOGGER = logging.getLogger(__name__)
-_ids = itertools.count(1)
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{next(_ids):06d}"
+@dataclass(slots=True)
+class _Playing:
+    """The assistant's audio item on the track, and where its audio starts there."""
+
+    item_id: str
+    response_id: str
+    start: int
 
 
 async def _connect_task_ended(pc: RTCPeerConnection) -> None:
@@ -70,7 +77,9 @@ class PeerCall:
         self.sent: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.items: list[dict[str, Any]] = []
-        self.mic_frames = 0
+        self.hearing = Hearing(self)
+        """The caller's mic: its turns, with turn detection on (see hearing.py)."""
+        self.hearing.configure(self.session)
         self.responses = 0
         self.vanish_on_response = False
         """Go away when asked for the next response (a drop the client has not seen yet)."""
@@ -96,7 +105,8 @@ class PeerCall:
         self.closed = asyncio.Event()
         self._response: asyncio.Task[None] | None = None
         self._response_id: str | None = None
-        self._speaking_item: str | None = None
+        self._cancel_reason = "client_cancelled"
+        self._playing: _Playing | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.on_closed: Callable[[PeerCall], None] | None = None
 
@@ -113,7 +123,7 @@ class PeerCall:
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
-            self._spawn(self._drain_mic(track))
+            self._spawn(self.hearing.listen(track))
 
         @pc.on("connectionstatechange")
         async def _state() -> None:
@@ -123,6 +133,7 @@ class PeerCall:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "audio":
+                self.hearing.tap(transceiver.receiver)
                 transceiver.sender.replaceTrack(self.speech)
                 transceiver.direction = "sendrecv"
         answer = await pc.createAnswer()
@@ -203,12 +214,6 @@ class PeerCall:
             }
         )
 
-    async def _drain_mic(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                await track.recv()
-                self.mic_frames += 1
-
     def _on_message(self, message: str | bytes) -> None:
         try:
             data = json.loads(message)
@@ -241,6 +246,7 @@ class PeerCall:
             self._error(code, message, event.get("event_id"), "invalid_request_error")
             return
         self.session.update(event["session"])
+        self.hearing.configure(self.session)
         if self.update_delay:
             self._spawn(self._confirm_update_later())
         else:
@@ -255,10 +261,32 @@ class PeerCall:
         item.setdefault("id", new_id("item"))
         item.setdefault("object", "realtime.item")
         item.setdefault("status", "completed")
-        self.items.append(item)
-        previous = self.items[-2]["id"] if len(self.items) > 1 else None
-        self._send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
-        self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
+        self.add_item(item)
+
+    def _on_conversation_item_truncate(self, event: dict[str, Any]) -> None:
+        item = next((i for i in self.items if i.get("id") == event["item_id"]), None)
+        if item is None or item.get("role") != "assistant":
+            self._error(
+                "invalid_value",
+                f"No assistant message with id '{event['item_id']}'.",
+                event.get("event_id"),
+                "invalid_request_error",
+            )
+            return
+        self._send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item["id"],
+                "content_index": event["content_index"],
+                "audio_end_ms": event["audio_end_ms"],
+            }
+        )
+
+    def _on_input_audio_buffer_commit(self, event: dict[str, Any]) -> None:
+        self.hearing.commit(event.get("event_id"))
+
+    def _on_input_audio_buffer_clear(self, event: dict[str, Any]) -> None:
+        self.hearing.clear()
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
         if self.vanish_on_response or (
@@ -268,19 +296,20 @@ class PeerCall:
             return
         if self.server_response_first is not None:
             said, self.server_response_first = self.server_response_first, None
-            self._response_id = new_id("resp")
-            self._response = asyncio.get_running_loop().create_task(
-                self._respond(self._response_id, {"instructions": said})
-            )
+            self._start_response({"instructions": said})
             # Queued after the response's first step, so `response.created` goes out first.
             asyncio.get_running_loop().call_soon(self._refuse_as_busy, event.get("event_id"))
             return
-        if self._response is not None and not self._response.done():
+        if self.responding:
             self._refuse_as_busy(event.get("event_id"))
             return
+        self._start_response(event.get("response") or {})
+
+    def _start_response(self, request: dict[str, Any]) -> None:
         self._response_id = new_id("resp")
+        self._cancel_reason = "client_cancelled"
         self._response = asyncio.get_running_loop().create_task(
-            self._respond(self._response_id, event.get("response") or {})
+            self._respond(self._response_id, request)
         )
 
     def _refuse_as_busy(self, event_id: str | None) -> None:
@@ -293,29 +322,90 @@ class PeerCall:
 
     def _on_response_cancel(self, event: dict[str, Any]) -> None:
         if self._response is not None and not self._response.done():
+            self._cancel_reason = "client_cancelled"
             self._response.cancel()
 
     def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> None:
-        if self._speaking_item is not None:
-            self.speech.clear()
+        self._cut_off_audio(truncate=False)
+
+    def _cut_off_audio(self, *, truncate: bool) -> None:
+        """Stop the assistant's audio now; with `truncate`, its item keeps what was heard."""
+        playing, self._playing = self._playing, None
+        if playing is None:
+            return
+        heard_ms = self.speech.played_since(playing.start) * 1000 // RATE
+        self.speech.clear()
+        self._send({"type": "output_audio_buffer.cleared", "response_id": playing.response_id})
+        if truncate:
             self._send(
                 {
-                    "type": "output_audio_buffer.cleared",
-                    "response_id": self._response_id or "",
+                    "type": "conversation.item.truncated",
+                    "item_id": playing.item_id,
+                    "content_index": 0,
+                    "audio_end_ms": heard_ms,
                 }
             )
-            self._speaking_item = None
 
     def _speech_drained(self) -> None:
-        if self._speaking_item is not None:
-            self._speaking_item = None
-            self._send({"type": "output_audio_buffer.stopped", "response_id": self._response_id})
+        playing, self._playing = self._playing, None
+        if playing is not None:
+            self._send({"type": "output_audio_buffer.stopped", "response_id": playing.response_id})
+            self.hearing.answered()
+
+    # -- what the hearing asks of the call (hearing.Call) ---------------------------------------
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        self._send(event)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        return self._spawn(coro)
+
+    def last_item_id(self) -> str | None:
+        return str(self.items[-1]["id"]) if self.items else None
+
+    def add_item(self, item: dict[str, Any]) -> None:
+        previous = self.last_item_id()
+        self.items.append(item)
+        self._send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
+        self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
+
+    @property
+    def responding(self) -> bool:
+        return self._response is not None and not self._response.done()
+
+    @property
+    def busy(self) -> bool:
+        return self.responding or self._playing is not None
+
+    async def barge_in(self) -> None:
+        """What OpenAI does when the user speaks over an answer (`interrupt_response`): the
+        response ends cancelled (`turn_detected`), then its audio is cut off and its item
+        truncated to what was played."""
+        response = self._response
+        if response is not None and not response.done():
+            self._cancel_reason = "turn_detected"
+            response.cancel()
+            await asyncio.wait([response])
+        self._cut_off_audio(truncate=True)
+
+    def start_server_response(self, say: str | None = None) -> None:
+        """A response as voice activity starts one: no metadata, no request of the client's."""
+        if not self.responding:
+            self._start_response({"instructions": say} if say else {})
+
+    @property
+    def mic_frames(self) -> int:
+        """Mic packets received (20 ms each), whether or not they were decoded."""
+        return self.hearing.packets
 
     # -- responses -----------------------------------------------------------------------------
 
     def user_texts(self) -> list[str]:
+        """What the user said, item by item: typed text, or what the model heard of audio."""
         return [
             " ".join(c.get("text", "") for c in item.get("content", []))
+            if item["id"] not in self.hearing.heard
+            else self.hearing.heard[item["id"]]
             for item in self.items
             if item.get("type") == "message" and item.get("role") == "user"
         ]
@@ -384,9 +474,9 @@ class PeerCall:
             else:
                 reply = self.script.reply(user_text)
             if reply:
-                output.append(await self._say(response_id, reply, audio))
+                await self._say(response_id, reply, audio, output)
         except asyncio.CancelledError:
-            status, details = "cancelled", {"type": "cancelled", "reason": "client_cancelled"}
+            status, details = "cancelled", {"type": "cancelled", "reason": self._cancel_reason}
         words = max(1, sum(len(str(o)) for o in output) // 20)
         response.update(
             status=status,
@@ -410,6 +500,8 @@ class PeerCall:
         )
         self._send({"type": "response.done", "response": response})
         self.response_seconds.append(time.perf_counter() - started)
+        if self._playing is None:
+            self.hearing.answered()
 
     async def _call_tool(self, response_id: str, name: str, arguments: str) -> dict[str, Any]:
         item = {
@@ -445,11 +537,11 @@ class PeerCall:
             }
         )
         item.update(status="completed", arguments=arguments)
+        self.items.append(item)
         self._item_done(response_id, item)
         return item
 
     def _item_done(self, response_id: str, item: dict[str, Any]) -> None:
-        self.items.append(item)
         self._send(
             {
                 "type": "response.output_item.done",
@@ -459,9 +551,13 @@ class PeerCall:
             }
         )
 
-    async def _say(self, response_id: str, text: str, audio: bool) -> dict[str, Any]:
+    async def _say(
+        self, response_id: str, text: str, audio: bool, output: list[dict[str, Any]]
+    ) -> None:
+        """Say `text` as the response's message item (added to `output` at once: a cancelled
+        response reports it incomplete, with what was said of it)."""
         item_id = new_id("item")
-        item = {
+        item: dict[str, Any] = {
             "id": item_id,
             "object": "realtime.item",
             "type": "message",
@@ -469,6 +565,7 @@ class PeerCall:
             "status": "in_progress",
             "content": [],
         }
+        output.append(item)
         where = {"response_id": response_id, "item_id": item_id, "output_index": 0}
         self._send(
             {
@@ -478,7 +575,11 @@ class PeerCall:
                 "item": dict(item),
             }
         )
-        self._send({"type": "conversation.item.added", "item": dict(item)})
+        previous = self.last_item_id()
+        self.items.append(item)
+        self._send(
+            {"type": "conversation.item.added", "previous_item_id": previous, "item": dict(item)}
+        )
         part: dict[str, Any] = (
             {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
         )
@@ -487,24 +588,34 @@ class PeerCall:
         )
         words = text.split(" ")
         if audio:
-            self._speaking_item = item_id
-            self.speech.play(tone(max(0.2, self.script.seconds_per_word * len(words))))
+            start = self.speech.play(tone(max(0.2, self.script.seconds_per_word * len(words))))
+            self._playing = _Playing(item_id, response_id, start)
             self._send({"type": "output_audio_buffer.started", "response_id": response_id})
         delta_type = (
             "response.output_audio_transcript.delta" if audio else "response.output_text.delta"
         )
+        said = 0
         try:
             for index, word in enumerate(words):
                 if self.script.delay_per_delta:
                     await asyncio.sleep(self.script.delay_per_delta)
                 piece = word if index == 0 else " " + word
                 self._send({"type": delta_type, **where, "content_index": 0, "delta": piece})
+                said = index + 1
         except asyncio.CancelledError:
-            if audio and self._speaking_item is not None:
-                # Like OpenAI on WebRTC: a cancelled response's audio is cut off.
-                self.speech.clear()
-                self._speaking_item = None
-                self._send({"type": "output_audio_buffer.cleared", "response_id": response_id})
+            partial = " ".join(words[:said])
+            item.update(
+                status="incomplete",
+                content=[
+                    {"type": "output_audio", "transcript": partial}
+                    if audio
+                    else {"type": "output_text", "text": partial}
+                ],
+            )
+            if self._cancel_reason == "client_cancelled":
+                # Like OpenAI on WebRTC: a cancelled response's audio is cut off. (Speech over
+                # it cuts it off in barge_in, truncating the item as well.)
+                self._cut_off_audio(truncate=False)
             raise
         if audio:
             self._send({"type": "response.output_audio.done", **where, "content_index": 0})
@@ -529,5 +640,4 @@ class PeerCall:
         )
         item.update(status="completed", content=[content])
         self._item_done(response_id, item)
-        self._send({"type": "conversation.item.done", "item": item})
-        return item
+        self._send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})

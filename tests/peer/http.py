@@ -83,6 +83,8 @@ class LocalRealtimePeer:
         self.calls: dict[str, PeerCall] = {}
         self.all_calls: list[PeerCall] = []
         self.secrets: set[str] = set()
+        self.secret_sessions: dict[str, dict[str, Any]] = {}
+        """The session each client secret was made for: its calls start with it."""
         self.hangups: list[str] = []
         self.session_configs: list[dict[str, Any]] = []
         self.violations: list[str] = []
@@ -207,6 +209,7 @@ class LocalRealtimePeer:
                     "invalid_request_error",
                 )
             offer = await request.text()
+            session = dict(self.secret_sessions.get(bearer, {}))
         elif request.content_type == "multipart/form-data":
             form = await request.post()
             offer = _field_text(form.get("sdp"))
@@ -257,6 +260,7 @@ class LocalRealtimePeer:
             return error_response(400, "invalid_value", str(err)[:300], "invalid_request_error")
         value = new_id("ek")
         self.secrets.add(value)
+        self.secret_sessions[value] = body.get("session") or {}
         return web.json_response(
             {"value": value, "expires_at": 1_900_000_000, "session": body.get("session") or {}}
         )

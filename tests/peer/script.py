@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import json
@@ -51,6 +52,17 @@ class Script:
     delay_per_delta: float = 0.0
     """A slow model: seconds between deltas."""
     delay_before_response: float = 0.0
+    hears: deque[str] = field(default_factory=deque)
+    """What the user says, utterance by utterance: each turn the peer hears (speech its VAD
+    detects, or a client's commit) takes the next one as what the model understood and as its
+    transcript. With none left the transcription fails and the model understood nothing."""
+    transcript_delay: float = 0.0
+    """Seconds before a user's transcription arrives: late enough, after the answer has begun
+    (as at OpenAI), so a client must place it by its item id, not by its arrival."""
+    on_idle: str = "Are you still there?"
+    """What the model says when the user stayed silent for the idle timeout."""
+    not_understood: str = "Sorry, I did not catch that."
+    """The reply to a user's turn with nothing understood in it."""
 
     def rule_for(self, user_text: str) -> Rule | None:
         return next((r for r in self.rules if r.when.lower() in user_text.lower()), None)
@@ -59,4 +71,6 @@ class Script:
         rule = self.rule_for(user_text)
         if rule is not None and rule.say is not None:
             return rule.say
+        if not user_text.strip():
+            return self.not_understood
         return f"You said: {user_text}"
