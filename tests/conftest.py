@@ -161,3 +161,17 @@ async def agent_entry(
     await hass.async_block_till_done()
     assert openai_at_peer.active_calls == 0, "a session outlived its entry"
     assert openai_at_peer.all_violations() == []
+
+
+from tests.audio_server import AudioServer  # noqa: E402 - kept beside the fixture that uses it
+
+
+@pytest.fixture
+async def audio_server() -> AsyncGenerator[AudioServer]:
+    """A real PulseAudio server of the test's own (null sinks `kit_mic`, `kit_speaker`); it and
+    every helper it started are stopped afterwards."""
+    server = await AudioServer.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -1,21 +1,28 @@
-"""Audio in and out of a session: paced PCM source tracks and sinks fed from the remote track.
+"""Audio in and out of a session: PCM source tracks and sinks fed from the remote track.
 
-Sources read raw S16_LE PCM from anything that yields bytes (a subprocess such as `arecord` or
-`parec`, a WAV file, silence) and deliver 20 ms frames paced in real time, as a microphone would.
+Sources read raw S16_LE PCM from anything that yields bytes (a recorder such as `arecord` or
+`parec`, a WAV file, silence) and deliver 20 ms frames: a live device at its sound card's pace,
+a file or silence paced by the system clock, as a microphone would be.
 Sinks take S16_LE PCM at their own rate and layout (`aplay`/`pacat`, a WAV file, a callback);
-`AudioPump` decodes, resamples and buffers in between.
+`AudioPump` decodes, resamples and queues in between.
+
+Whoever opens a source or sink closes it and awaits that. Each reports how it stopped for good
+through `ended` (an `AudioEnd`), so a recorder or player that dies is a reason to end the
+session, not a line in a log.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable
 import contextlib
+from dataclasses import dataclass
 from fractions import Fraction
 import logging
 from pathlib import Path
 import time
-from typing import Protocol
+from typing import Literal, Protocol
 import wave
 
 from aiortc import MediaStreamTrack
@@ -26,9 +33,67 @@ _LOGGER = logging.getLogger(__name__)
 
 FRAME_MS = 20
 
+type EndReason = Literal["closed", "finished", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioEnd:
+    """How a source, sink or pump stopped for good.
+
+    - `closed`: its owner closed (or stopped) it;
+    - `finished`: it ran out by design (a file source at its end, the remote track ended);
+    - `failed`: the device or its process failed: it exited by itself, could not start, or a
+      write or read broke. `detail` says what happened, in words a log or a close reason can use.
+    """
+
+    reason: EndReason
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.reason == "failed"
+
+
+class AudioDeviceError(Exception):
+    """A recorder or player failed (missing command, exited, broken pipe); the text says how."""
+
+
+class Ending:
+    """The first way something stopped for good, readable as a future made on first use.
+
+    The future is made lazily so that sources and sinks can be built outside the event loop.
+    """
+
+    _end_info: AudioEnd | None = None
+    _end_future: asyncio.Future[AudioEnd] | None = None
+
+    @property
+    def ended(self) -> asyncio.Future[AudioEnd]:
+        """Resolves (never raises) with the first `AudioEnd`; awaitable, or add a done callback."""
+        if self._end_future is None:
+            self._end_future = asyncio.get_running_loop().create_future()
+            if self._end_info is not None:
+                self._end_future.set_result(self._end_info)
+        return self._end_future
+
+    def _end(self, reason: EndReason, detail: str = "") -> None:
+        if self._end_info is not None:
+            return
+        self._end_info = AudioEnd(reason, detail)
+        if self._end_future is not None and not self._end_future.done():
+            self._end_future.set_result(self._end_info)
+
+
+# -- sources ------------------------------------------------------------------------------------
+
 
 class PcmReader(Protocol):
-    """Yields raw S16_LE PCM; b"" means the source has ended."""
+    """Yields raw S16_LE PCM; b"" means the source has ended, AudioDeviceError that it failed.
+
+    A reader with `live = True` records a sound card: the card's clock sets the pace and the
+    track does not re-pace it (a reader wrapping another forwards its `live`). Readers without
+    it (files, silence, generated sound) are paced by the track.
+    """
 
     async def read(self, size: int) -> bytes: ...
 
@@ -36,6 +101,8 @@ class PcmReader(Protocol):
 
 
 class SilenceReader:
+    live = False
+
     async def read(self, size: int) -> bytes:
         return bytes(size)
 
@@ -45,6 +112,8 @@ class SilenceReader:
 
 class WavReader:
     """PCM from a 16-bit WAV file; after the end, silence (a quiet mic) unless `then_end`."""
+
+    live = False
 
     def __init__(self, path: str | Path, *, then_end: bool = False) -> None:
         with wave.open(str(path), "rb") as wav:
@@ -67,53 +136,24 @@ class WavReader:
         return None
 
 
-class ProcessReader:
-    """PCM from a capture command (stdout), e.g. `arecord -q -t raw -f S16_LE -r 24000 -c 1`."""
+class PcmSourceTrack(Ending, MediaStreamTrack):
+    """An audio track of 20 ms S16 frames from a PcmReader.
 
-    def __init__(self, argv: Sequence[str]) -> None:
-        self.argv = list(argv)
-        self._process: asyncio.subprocess.Process | None = None
+    A live reader (a sound card) is read as fast as it delivers: the card's clock is the pace.
+    Other readers are paced by the system clock, like a live microphone.
 
-    async def read(self, size: int) -> bytes:
-        if self._process is None:
-            self._process = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                stdin=asyncio.subprocess.DEVNULL,
-            )
-        assert self._process.stdout is not None
-        try:
-            return await self._process.stdout.readexactly(size)
-        except asyncio.IncompleteReadError as err:
-            return err.partial
-
-    async def close(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            await _stop_process(process)
-
-
-async def _stop_process(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 2)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
-class PcmSourceTrack(MediaStreamTrack):
-    """An audio track of 20 ms S16 frames from a PcmReader, paced like a live microphone."""
+    `stop()` (which aiortc also calls) only ends the track; whoever made the track awaits
+    `close()`, which also closes the reader and returns once its recorder is gone. `ended`
+    says why the track stopped: `failed` when the recorder died or could not start.
+    """
 
     kind = "audio"
 
     def __init__(self, reader: PcmReader, rate: int = 48000, channels: int = 1) -> None:
         super().__init__()
         self._reader = reader
+        self.live: bool = getattr(reader, "live", False) is True
+        """Read at the reader's own pace (a sound card's clock), not re-paced."""
         self.rate = rate
         self.channels = channels
         self._samples = rate * FRAME_MS // 1000
@@ -123,16 +163,20 @@ class PcmSourceTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            wait = self._start + self._pts / self.rate - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+        if not self.live:
+            await self._pace()
         size = self._samples * self.channels * 2
-        pcm = await self._reader.read(size)
+        try:
+            pcm = await self._reader.read(size)
+        except AudioDeviceError as err:
+            self._stop_because("failed", str(err))
+            raise MediaStreamError from err
+        except Exception as err:  # a reader's bug ends the mic as clearly as a device fault
+            _LOGGER.debug("audio source failed", exc_info=True)
+            self._stop_because("failed", f"{type(err).__name__}: {err}")
+            raise MediaStreamError from err
         if not pcm:
-            self.stop()
+            self._stop_because("finished", "the audio source ran out")
             raise MediaStreamError
         if len(pcm) < size:
             pcm += bytes(size - len(pcm))
@@ -146,26 +190,53 @@ class PcmSourceTrack(MediaStreamTrack):
         self._pts += self._samples
         return frame
 
+    async def _pace(self) -> None:
+        if self._start is None:
+            self._start = time.monotonic()
+            return
+        wait = self._start + self._pts / self.rate - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _stop_because(self, reason: EndReason, detail: str) -> None:
+        self._end(reason, detail)
+        super().stop()
+
     def stop(self) -> None:
+        """End the track now; the reader stays open until `close()`."""
         if self.readyState == "live":
-            super().stop()
-            # The reader may hold a subprocess: close it without blocking the caller.
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(self._reader.close())
+            self._stop_because("closed", "stopped")
+
+    async def close(self) -> None:
+        """End the track and close its reader; returns once a recorder process is gone."""
+        self.stop()
+        await self._reader.close()
+
+
+# -- sinks --------------------------------------------------------------------------------------
 
 
 class AudioSink(Protocol):
-    """Takes S16_LE PCM at `rate` Hz with `channels` channels."""
+    """Takes S16_LE PCM at `rate` Hz with `channels` channels.
+
+    `flush()` drops what the sink still holds to play (playback stops now; later writes play).
+    `ended` resolves when the sink stops for good: `closed` by its owner, or `failed`.
+    """
 
     rate: int
     channels: int
 
+    @property
+    def ended(self) -> asyncio.Future[AudioEnd]: ...
+
     async def write(self, pcm: bytes) -> None: ...
+
+    async def flush(self) -> None: ...
 
     async def close(self) -> None: ...
 
 
-class NullSink:
+class NullSink(Ending):
     """Drains the remote track so nothing queues up when nobody listens."""
 
     rate = 48000
@@ -174,11 +245,14 @@ class NullSink:
     async def write(self, pcm: bytes) -> None:
         return None
 
-    async def close(self) -> None:
+    async def flush(self) -> None:
         return None
 
+    async def close(self) -> None:
+        self._end("closed")
 
-class CallbackSink:
+
+class CallbackSink(Ending):
     """Hands each chunk to a callback (tests, level meters, custom outputs)."""
 
     def __init__(
@@ -186,8 +260,11 @@ class CallbackSink:
         callback: Callable[[bytes], Awaitable[None] | None],
         rate: int = 24000,
         channels: int = 1,
+        *,
+        on_flush: Callable[[], None] | None = None,
     ) -> None:
         self._callback = callback
+        self._on_flush = on_flush
         self.rate = rate
         self.channels = channels
 
@@ -196,12 +273,16 @@ class CallbackSink:
         if result is not None:
             await result
 
+    async def flush(self) -> None:
+        if self._on_flush is not None:
+            self._on_flush()
+
     async def close(self) -> None:
-        return None
+        self._end("closed")
 
 
-class WavSink:
-    """Writes what the assistant says to a WAV file."""
+class WavSink(Ending):
+    """Writes what the assistant says to a WAV file (a flush has nothing queued to drop)."""
 
     def __init__(self, path: str | Path, rate: int = 24000, channels: int = 1) -> None:
         self.path = Path(path)
@@ -217,54 +298,57 @@ class WavSink:
             self._wav.setframerate(self.rate)
         self._wav.writeframes(pcm)
 
+    async def flush(self) -> None:
+        return None
+
     async def close(self) -> None:
         wav, self._wav = self._wav, None
         if wav is not None:
             wav.close()
+        self._end("closed")
 
 
-class ProcessSink:
-    """Plays through a command reading raw PCM on stdin, e.g. `aplay -q -t raw -f S16_LE ...`."""
-
-    def __init__(self, argv: Sequence[str], rate: int = 24000, channels: int = 1) -> None:
-        self.argv = list(argv)
-        self.rate = rate
-        self.channels = channels
-        self._process: asyncio.subprocess.Process | None = None
-
-    async def write(self, pcm: bytes) -> None:
-        if self._process is None:
-            self._process = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-        assert self._process.stdin is not None
-        self._process.stdin.write(pcm)
-        await self._process.stdin.drain()
-
-    async def close(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            if process.stdin is not None:
-                process.stdin.close()
-            await _stop_process(process)
+# -- between the remote track and a sink ----------------------------------------------------------
 
 
-class AudioPump:
-    """Reads decoded frames from the remote track, resamples them for the sink, writes them."""
+class AudioPump(Ending):
+    """Receives decoded frames from the remote track, resamples them, and writes them to a sink.
+
+    Receiving and writing run apart, with the sink's PCM queued here in between: a player that
+    is slow to (re)start never holds up the receiver, and `flush()` drops what has not played
+    yet, here and in the player. `ended` resolves with the sink's failure, `finished` when the
+    remote track ends, or `closed`.
+    """
+
+    MAX_QUEUED_MS = 2000
+    """Beyond this much queued audio (a stalled player), the oldest is dropped."""
 
     def __init__(self, track: MediaStreamTrack, sink: AudioSink) -> None:
         self._track = track
         self._sink = sink
-        layout = "mono" if sink.channels == 1 else "stereo"
-        self._resampler = av.AudioResampler(format="s16", layout=layout, rate=sink.rate)
+        self._resampler = self._new_resampler()
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._max_queued_bytes = sink.rate * sink.channels * 2 * self.MAX_QUEUED_MS // 1000
+        self._wake = asyncio.Event()
         self.frames = 0
         self.bytes_written = 0
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="aiy-audio-pump")
+        self.bytes_dropped = 0
+        loop = asyncio.get_running_loop()
+        sink.ended.add_done_callback(self._on_sink_ended)
+        self._receiving = loop.create_task(self._receive(), name="aiy-audio-receive")
+        self._writing = loop.create_task(self._write(), name="aiy-audio-write")
 
-    async def _run(self) -> None:
+    def _new_resampler(self) -> av.AudioResampler:
+        layout = "mono" if self._sink.channels == 1 else "stereo"
+        return av.AudioResampler(format="s16", layout=layout, rate=self._sink.rate)
+
+    @property
+    def queued_ms(self) -> float:
+        """Audio received and not yet handed to the sink."""
+        return self._queued_bytes * 1000 / (self._sink.rate * self._sink.channels * 2)
+
+    async def _receive(self) -> None:
         try:
             while True:
                 frame = await self._track.recv()
@@ -273,16 +357,56 @@ class AudioPump:
                 self.frames += 1
                 # The resampler returns as many frames as it has ready: none, one or several.
                 for out in self._resampler.resample(frame):
-                    pcm = bytes(out.planes[0])[: out.samples * self._sink.channels * 2]
-                    self.bytes_written += len(pcm)
-                    await self._sink.write(pcm)
+                    self._enqueue(bytes(out.planes[0])[: out.samples * self._sink.channels * 2])
         except MediaStreamError:
-            pass
-        except Exception:
-            _LOGGER.exception("audio output failed")
+            self._end("finished", "the remote audio ended")
+        except Exception as err:
+            _LOGGER.debug("receiving audio failed", exc_info=True)
+            self._end("failed", f"receiving audio failed: {type(err).__name__}: {err}")
+
+    def _enqueue(self, pcm: bytes) -> None:
+        self._queue.append(pcm)
+        self._queued_bytes += len(pcm)
+        while self._queued_bytes > self._max_queued_bytes:
+            dropped = self._queue.popleft()
+            self._queued_bytes -= len(dropped)
+            self.bytes_dropped += len(dropped)
+        self._wake.set()
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                while not self._queue:
+                    self._wake.clear()
+                    await self._wake.wait()
+                pcm = self._queue.popleft()
+                self._queued_bytes -= len(pcm)
+                await self._sink.write(pcm)
+                self.bytes_written += len(pcm)
+        except AudioDeviceError as err:
+            self._end("failed", str(err))
+        except Exception as err:
+            _LOGGER.debug("audio output failed", exc_info=True)
+            self._end("failed", f"audio output failed: {type(err).__name__}: {err}")
+
+    def _on_sink_ended(self, ended: asyncio.Future[AudioEnd]) -> None:
+        if ended.result().failed:
+            self._end("failed", ended.result().detail)
+
+    async def flush(self) -> None:
+        """Drop the audio not yet played: what is queued here, and what the player holds."""
+        self.bytes_dropped += self._queued_bytes
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._resampler = self._new_resampler()  # its leftover samples are the old audio's
+        await self._sink.flush()
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._end("closed")
+        self._sink.ended.remove_done_callback(self._on_sink_ended)
+        for task in (self._receiving, self._writing):
+            task.cancel()
+        for task in (self._receiving, self._writing):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self._sink.close()
