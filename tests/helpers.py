@@ -6,17 +6,29 @@ from typing import Any
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataWithId
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
 from custom_components.aiy_realtime.assistant_flow import RECOMMENDED_CONVERSATION_OPTIONS
 from custom_components.aiy_realtime.const import (
+    BACKEND_PULSEAUDIO,
+    CONF_ASSISTANT,
+    CONF_AUDIO_BACKEND,
     CONF_ENDPOINT,
+    CONF_HALF_DUPLEX,
+    CONF_IDLE_TIMEOUT,
+    CONF_PULSE_SERVER,
+    CONF_PULSE_SINK,
+    CONF_PULSE_SOURCE,
     DEFAULT_CONVERSATION_NAME,
     DOMAIN,
+    SUBENTRY_TERMINAL,
 )
 from tests.peer.http import VALID_KEY
+
+ASSISTANT_ID = "assistant0000000000000000001"
+TERMINAL_ID = "terminal00000000000000000001"
 
 
 def agent(title: str = DEFAULT_CONVERSATION_NAME, **options: Any) -> ConfigSubentryData:
@@ -27,6 +39,35 @@ def agent(title: str = DEFAULT_CONVERSATION_NAME, **options: Any) -> ConfigSuben
         subentry_type="conversation",
         title=title,
         unique_id=None,
+    )
+
+
+def assistant(**options: Any) -> ConfigSubentryDataWithId:
+    """The recommended agent under a known id, for a terminal to speak with."""
+    return ConfigSubentryDataWithId(**agent(**options), subentry_id=ASSISTANT_ID)
+
+
+def terminal(
+    server: str, *, title: str = "Kitchen terminal", **options: Any
+) -> ConfigSubentryDataWithId:
+    """A voice terminal on the test's PulseAudio server (kit_mic's monitor, kit_speaker),
+    speaking with `assistant()`."""
+    data = {
+        CONF_ASSISTANT: ASSISTANT_ID,
+        CONF_AUDIO_BACKEND: BACKEND_PULSEAUDIO,
+        CONF_PULSE_SERVER: server,
+        CONF_PULSE_SOURCE: "kit_mic.monitor",
+        CONF_PULSE_SINK: "kit_speaker",
+        CONF_IDLE_TIMEOUT: 60,
+        CONF_HALF_DUPLEX: False,
+        **options,
+    }
+    return ConfigSubentryDataWithId(
+        data=data,
+        subentry_type=SUBENTRY_TERMINAL,
+        title=title,
+        unique_id=None,
+        subentry_id=TERMINAL_ID,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import openai
@@ -14,14 +15,25 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .client import async_check_key, async_create_client, endpoint_from_data
-from .const import CONF_MODEL, CONF_PRICES, DEFAULT_MODEL, DEFAULT_PRICES, DOMAIN, LOGGER
+from .const import (
+    CONF_MODEL,
+    CONF_PRICES,
+    DEFAULT_MODEL,
+    DEFAULT_PRICES,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_ASSISTANT,
+    SUBENTRY_TERMINAL,
+)
 from .conversations import ConversationSessions
 from .realtime.endpoint import Endpoint
 from .realtime.signaling import UnifiedSignaling
+from .services import async_setup_services
+from .terminal import VoiceTerminal
 from .usage import UsageMeter
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS: list[Platform] = [Platform.CONVERSATION, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.ASSIST_SATELLITE, Platform.CONVERSATION, Platform.SENSOR]
 
 
 @dataclass(slots=True)
@@ -32,14 +44,17 @@ class AiyRealtimeData:
     client: openai.AsyncOpenAI
     sessions: ConversationSessions
     meters: dict[str, UsageMeter] = field(default_factory=dict)
-    """Per agent (subentry id)."""
+    """Per assistant (subentry id)."""
+    terminals: dict[str, VoiceTerminal] = field(default_factory=dict)
+    """Per voice terminal (subentry id)."""
 
 
 type AiyRealtimeConfigEntry = ConfigEntry[AiyRealtimeData]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (config entries only)."""
+    """Register the integration's actions (config entries only otherwise)."""
+    async_setup_services(hass)
     return True
 
 
@@ -77,14 +92,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
         meters={
             subentry_id: UsageMeter(subentry.data.get(CONF_MODEL, DEFAULT_MODEL), prices)
             for subentry_id, subentry in entry.subentries.items()
+            if subentry.subentry_type == SUBENTRY_ASSISTANT
         },
     )
+    data = entry.runtime_data
+    for subentry_id, subentry in entry.subentries.items():
+        if subentry.subentry_type == SUBENTRY_TERMINAL:
+            terminal = VoiceTerminal(hass, entry, subentry)
+            data.terminals[subentry_id] = terminal
+            # A terminal whose sound does not work is unavailable, with a repair issue: the
+            # entry (and its typed assistants) still load.
+            await terminal.async_check_audio()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
 
     async def _hang_up_on_stop(event: Event) -> None:
         # HA stops without unloading entries: hang up, rather than leave calls to time out.
-        await entry.runtime_data.sessions.async_close_all()
+        await _async_close_sessions(entry)
 
     # Not async_listen_once: its remover fails (and logs) when the entry unloads after the stop.
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _hang_up_on_stop))
@@ -93,8 +117,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
 
 async def async_unload_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> bool:
     """Close every open session and unload the platforms; the shared HTTP client stays HA's."""
-    await entry.runtime_data.sessions.async_close_all()
+    await _async_close_sessions(entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_close_sessions(entry: AiyRealtimeConfigEntry) -> None:
+    data = entry.runtime_data
+    await asyncio.gather(
+        data.sessions.async_close_all(),
+        *(terminal.async_close() for terminal in data.terminals.values()),
+    )
 
 
 async def _async_reload_on_update(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> None:

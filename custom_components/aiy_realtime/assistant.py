@@ -58,14 +58,23 @@ class Assistant:
         )
 
     def voice_config(
-        self, instructions: str | None, toolset: ToolSet, *, idle_timeout: float | None
+        self,
+        instructions: str | None,
+        toolset: ToolSet,
+        *,
+        idle_timeout: float | None,
+        answer: bool = True,
     ) -> SessionConfig:
         """A voice session: speech out, the user's words transcribed, turns by voice activity
-        (which also ends the wait for a user who says nothing, `idle_timeout` seconds)."""
+        (which also ends the wait for a user who says nothing, `idle_timeout` seconds).
+
+        Without `answer` the model hears and transcribes, and speaks only when asked.
+        """
+        idle_ms = int(idle_timeout * 1000) if idle_timeout else None
         detection = (
-            semantic_vad()
+            semantic_vad(respond=answer)
             if self.turn_detection == "semantic_vad"
-            else server_vad(idle_timeout_ms=int(idle_timeout * 1000) if idle_timeout else None)
+            else server_vad(idle_timeout_ms=idle_ms, respond=answer)
         )
         return SessionConfig(
             model=self.model,

@@ -36,10 +36,13 @@ from .const import (
     DEFAULT_TITLE,
     DOMAIN,
     LOGGER,
+    SUBENTRY_ASSISTANT,
+    SUBENTRY_TERMINAL,
 )
 from .form import select
 from .options_flow import PricesOptionsFlow
 from .realtime.endpoint import EndpointKind, InvalidEndpointURL
+from .terminal_flow import TerminalSubentryFlow
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 
@@ -192,4 +195,7 @@ class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Agents are subentries: several per key."""
-        return {"conversation": AssistantSubentryFlow}
+        return {
+            SUBENTRY_ASSISTANT: AssistantSubentryFlow,
+            SUBENTRY_TERMINAL: TerminalSubentryFlow,
+        }

@@ -22,6 +22,32 @@ CONF_TURN_DETECTION: Final = "turn_detection"
 CONF_GREETING: Final = "greeting"
 CONF_VOICE_SETTINGS: Final = "voice_settings"
 
+SUBENTRY_ASSISTANT: Final = "conversation"
+SUBENTRY_TERMINAL: Final = "voice_terminal"
+
+CONF_ASSISTANT: Final = "assistant"
+CONF_AUDIO: Final = "audio"
+CONF_AUDIO_BACKEND: Final = "audio_backend"
+CONF_PULSE_SERVER: Final = "pulse_server"
+CONF_PULSE_SOURCE: Final = "pulse_source"
+CONF_PULSE_SINK: Final = "pulse_sink"
+CONF_ALSA_CAPTURE: Final = "alsa_capture"
+CONF_ALSA_PLAYBACK: Final = "alsa_playback"
+CONF_IDLE_TIMEOUT: Final = "idle_timeout"
+CONF_HALF_DUPLEX: Final = "half_duplex"
+BACKEND_PULSEAUDIO: Final = "pulseaudio"
+BACKEND_ALSA: Final = "alsa"
+AUDIO_BACKENDS: Final = (BACKEND_PULSEAUDIO, BACKEND_ALSA)
+DEFAULT_IDLE_TIMEOUT: Final = 30
+DEFAULT_TERMINAL_NAME: Final = "Voice terminal"
+AUDIO_RATE: Final = 48000
+"""Opus's own rate: the microphone and the speaker need no resampling on the way."""
+
+EVENT_SESSION_STARTED: Final = f"{DOMAIN}_session_started"
+EVENT_SESSION_ENDED: Final = f"{DOMAIN}_session_ended"
+EVENT_TRANSCRIPT: Final = f"{DOMAIN}_transcript"
+ISSUE_AUDIO_UNAVAILABLE: Final = "audio_unavailable"
+
 DEFAULT_TITLE: Final = "AIY Realtime"
 DEFAULT_CONVERSATION_NAME: Final = "AIY Realtime assistant"
 DEFAULT_MODEL: Final = "gpt-realtime"

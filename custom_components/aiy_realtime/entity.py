@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from . import AiyRealtimeConfigEntry
 from .const import CONF_MODEL, DEFAULT_MODEL, DOMAIN
 from .realtime.endpoint import Endpoint, EndpointKind
+
+if TYPE_CHECKING:
+    from .terminal import VoiceTerminal
 
 
 def _model_operator(endpoint: Endpoint) -> str:
@@ -38,3 +43,36 @@ class AiyRealtimeEntity(Entity):
             model=subentry.data.get(CONF_MODEL, DEFAULT_MODEL),
             entry_type=DeviceEntryType.SERVICE,
         )
+
+
+class TerminalEntity(Entity):
+    """An entity of one voice terminal, on the terminal's device, following its state."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+
+    def __init__(self, terminal: VoiceTerminal) -> None:
+        self.terminal = terminal
+        subentry = terminal.subentry
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, subentry.subentry_id)},
+            name=subentry.title,
+            model="Voice terminal",
+        )
+
+    @property
+    def available(self) -> bool:
+        return self.terminal.available
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if self.registry_entry is not None:
+            self.terminal.device_id = self.registry_entry.device_id
+        self.async_on_remove(self.terminal.subscribe(self._on_terminal_changed))
+        self._on_terminal_changed()
+
+    @callback
+    def _on_terminal_changed(self) -> None:
+        """The terminal's state or availability changed."""
+        if self.hass is not None and self.entity_id is not None:
+            self.async_write_ha_state()

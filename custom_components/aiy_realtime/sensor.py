@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from homeassistant.components.sensor import (
     RestoreSensor,
     SensorDeviceClass,
+    SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
@@ -18,9 +20,11 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
-from .entity import AiyRealtimeEntity
+from .entity import AiyRealtimeEntity, TerminalEntity
 from .realtime.responses import Usage
+from .terminal import VoiceTerminal
 from .usage import UsageMeter
+from .voice_session import VoiceState
 
 PARALLEL_UPDATES = 0
 TOKENS = "tokens"
@@ -66,15 +70,16 @@ async def async_setup_entry(
     entry: AiyRealtimeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """The usage sensors of every agent."""
+    """The usage sensors of every assistant, the session state of every voice terminal."""
+    data = entry.runtime_data
     for subentry_id, subentry in entry.subentries.items():
-        meter = entry.runtime_data.meters.get(subentry_id)
-        if meter is None:
-            continue
-        async_add_entities(
-            [UsageSensor(entry, subentry, meter, description) for description in SENSORS],
-            config_subentry_id=subentry_id,
-        )
+        if (meter := data.meters.get(subentry_id)) is not None:
+            async_add_entities(
+                [UsageSensor(entry, subentry, meter, description) for description in SENSORS],
+                config_subentry_id=subentry_id,
+            )
+        elif (terminal := data.terminals.get(subentry_id)) is not None:
+            async_add_entities([SessionStateSensor(terminal)], config_subentry_id=subentry_id)
 
 
 class UsageSensor(AiyRealtimeEntity, RestoreSensor):
@@ -126,3 +131,28 @@ class UsageSensor(AiyRealtimeEntity, RestoreSensor):
             self._attr_native_value = self._total
         else:
             self._attr_native_value = int(self._total)
+
+
+class SessionStateSensor(TerminalEntity, SensorEntity):
+    """What the terminal's session is doing; why the last one ended, as an attribute."""
+
+    TRANSLATION_KEY = "session_state"
+    _attr_translation_key = TRANSLATION_KEY
+    _attr_device_class = SensorDeviceClass.ENUM
+
+    def __init__(self, terminal: VoiceTerminal) -> None:
+        super().__init__(terminal)
+        self._attr_unique_id = f"{terminal.terminal_id}-session_state"
+        self._attr_options = [state.value for state in VoiceState]
+
+    @property
+    def native_value(self) -> str:
+        return self.terminal.state.value
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        session = self.terminal.session
+        return {
+            "last_end_reason": self.terminal.last_end_reason,
+            "conversation_id": session.conversation_id if session is not None else None,
+        }

@@ -130,26 +130,31 @@ def server_vad(
     prefix_padding_ms: int = 300,
     silence_duration_ms: int = 500,
     idle_timeout_ms: int | None = None,
+    *,
+    respond: bool = True,
 ) -> ServerVad:
-    """Turn detection by voice activity; the server creates and interrupts responses."""
+    """Turn detection by voice activity; with `respond` the server creates (and interrupts)
+    responses, else it only commits what the user says."""
     detection: ServerVad = {
         "type": "server_vad",
         "threshold": threshold,
         "prefix_padding_ms": prefix_padding_ms,
         "silence_duration_ms": silence_duration_ms,
-        "create_response": True,
-        "interrupt_response": True,
+        "create_response": respond,
+        "interrupt_response": respond,
     }
     if idle_timeout_ms is not None:
         detection["idle_timeout_ms"] = idle_timeout_ms
     return detection
 
 
-def semantic_vad(eagerness: Literal["low", "medium", "high", "auto"] = "auto") -> SemanticVad:
+def semantic_vad(
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto", *, respond: bool = True
+) -> SemanticVad:
     """Turn detection by what the user says, not only by silence."""
     return {
         "type": "semantic_vad",
         "eagerness": eagerness,
-        "create_response": True,
-        "interrupt_response": True,
+        "create_response": respond,
+        "interrupt_response": respond,
     }

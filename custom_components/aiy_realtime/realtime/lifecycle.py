@@ -30,6 +30,9 @@ class CloseReason(StrEnum):
     PEER_GONE = "peer_gone"
     SHUTDOWN = "shutdown"
     """Its owner went away (the integration unloaded, Home Assistant stopped)."""
+    DEVICE_LOST = "device_lost"
+    """The microphone's recorder or the speaker's player failed (exited, unplugged, refused)."""
+
     ERROR = "error"
 
 

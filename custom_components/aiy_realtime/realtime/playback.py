@@ -2,14 +2,16 @@
 
 Transcripts arrive ahead of the audio they describe; after a barge-in, a history that kept the
 whole transcript would claim the user heard what was never played. The server tells when each
-response's audio started and stopped playing (`output_audio_buffer.*`); the speech rate of the
-voice, learned from answers played to their end, turns the seconds played into characters.
+response's audio started, and whether it stopped at its end or was cleared
+(`output_audio_buffer.*`); the voice's speech rate, learned from answers played to their end,
+turns the seconds played into characters.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import time
 
 DEFAULT_CHARS_PER_SECOND = 15.0
@@ -21,6 +23,9 @@ _KEPT = 32
 class _Span:
     started: float
     ended: float | None = None
+    whole: bool = False
+    """Played to its end (stopped), not cut off (cleared)."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Playback:
@@ -35,10 +40,23 @@ class Playback:
         while len(self._spans) > _KEPT:
             self._spans.popitem(last=False)
 
-    def ended(self, response_id: str, now: float | None = None) -> None:
+    def ended(self, response_id: str, *, whole: bool, now: float | None = None) -> None:
         span = self._spans.get(response_id)
         if span is not None and span.ended is None:
             span.ended = time.monotonic() if now is None else now
+            span.whole = whole
+            span.finished.set()
+
+    async def finished(self, response_id: str, timeout: float) -> None:
+        """Until the response's audio stopped or was cleared (at once if it never started)."""
+        span = self._spans.get(response_id)
+        if span is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await span.finished.wait()
+        except TimeoutError:
+            return
 
     def played_seconds(self, response_id: str) -> float | None:
         """How long the response's audio played (so far); None if it never started."""
@@ -47,20 +65,22 @@ class Playback:
             return None
         return (span.ended if span.ended is not None else time.monotonic()) - span.started
 
-    def learn(self, response_id: str, text: str) -> None:
-        """A response whose audio played to its end: how fast this voice speaks."""
-        seconds = self.played_seconds(response_id)
-        if seconds is not None and seconds > 1.0 and len(text) > 20:
-            # Smoothed: one odd answer (a long pause, a spelled-out number) moves it little.
-            self.chars_per_second += 0.3 * (len(text) / seconds - self.chars_per_second)
-
     def heard(self, response_id: str, text: str) -> str:
-        """The part of `text` that was played, cut at a word, with an ellipsis when cut."""
-        seconds = self.played_seconds(response_id)
-        if seconds is None:
-            return ""
+        """The part of `text` that was played: all of it when it played to its end (the speech
+        rate is learned from it then), else up to a word, with an ellipsis."""
+        span = self._spans.get(response_id)
+        if span is None:
+            return text
+        seconds = self.played_seconds(response_id) or 0.0
+        if span.whole:
+            if seconds > 1.0 and len(text) > 20:
+                # Smoothed: one odd answer (a long pause, a spelled-out number) moves it little.
+                self.chars_per_second += 0.3 * (len(text) / seconds - self.chars_per_second)
+            return text
         keep = int(seconds * self.chars_per_second)
         if keep >= len(text):
             return text
+        if keep <= 0:
+            return ""
         cut = text.rfind(" ", 0, keep + 1)
-        return (text[:cut] if cut > 0 else text[:keep]).rstrip(" ,;:") + "…" if keep else ""
+        return (text[:cut] if cut > 0 else text[:keep]).rstrip(" ,;:.") + "…"

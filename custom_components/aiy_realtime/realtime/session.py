@@ -12,7 +12,7 @@ from typing import Any, Literal
 from aiortc import MediaStreamTrack, RTCIceServer
 
 from . import client_events
-from .audio import AudioPump, AudioSink
+from .audio import AudioEnd, AudioPump, AudioSink, PcmSourceTrack
 from .client_events import ClientEvent
 from .config import OutputModality, SessionConfig
 from .errors import (
@@ -67,6 +67,8 @@ class RealtimeSession(ServerEventHandling):
         self.max_tool_rounds = max_tool_rounds
         self._connect_timeout = connect_timeout
         self._microphone = microphone
+        if isinstance(microphone, PcmSourceTrack):
+            microphone.ended.add_done_callback(self._on_audio_end)
         self._speaker = speaker
         self._transport = WebRTCTransport(
             signaling,
@@ -263,6 +265,19 @@ class RealtimeSession(ServerEventHandling):
         # The transport hands audio over only when there is a speaker to play it.
         if self._pump is None and self._speaker is not None:
             self._pump = AudioPump(track, self._speaker)
+            self._pump.ended.add_done_callback(self._on_audio_end)
+
+    def _on_audio_end(self, ended: asyncio.Future[AudioEnd]) -> None:
+        """A recorder or player that failed ends the session, with what went wrong."""
+        end = ended.result()
+        if end.failed and self._state not in GONE:
+            _LOGGER.warning("the session's audio failed: %s", end.detail)
+            self._begin_close(CloseReason.DEVICE_LOST, end.detail)
+
+    def _flush_speaker(self) -> None:
+        """Stop what the player still holds at once (the server cleared the answer)."""
+        if self._pump is not None:
+            self._spawn(self._pump.flush())
 
     # -- what callers do -----------------------------------------------------------------------
 

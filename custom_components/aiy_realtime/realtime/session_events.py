@@ -91,6 +91,9 @@ class ServerEventHandling(ABC):
     @abstractmethod
     def add_items(self, items: Iterable[ConversationItem]) -> None: ...
 
+    @abstractmethod
+    def _flush_speaker(self) -> None: ...
+
     def _server_events(self) -> dict[str, Route]:
         """Every server event type of the GA protocol and what this session does with it.
 
@@ -349,7 +352,12 @@ class ServerEventHandling(ABC):
         self._settle_state()
 
     def _on_audio_ended(self, event: OutputAudioBufferStopped | OutputAudioBufferCleared) -> None:
-        self.playback.ended(event.response_id)
+        whole = event.type == "output_audio_buffer.stopped"
+        self.playback.ended(event.response_id, whole=whole)
+        if not whole:
+            # Cleared by the server (barge-in): what the local player still holds goes too.
+            self._flush_speaker()
+
         self._speaking = False
         self._audio_idle.set()
         self._settle_state()

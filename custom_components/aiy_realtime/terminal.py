@@ -1,0 +1,313 @@
+"""A voice terminal (a `voice_terminal` subentry): its sound, its running session, its events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, TemplateError
+from homeassistant.helpers import entity_registry as er, issue_registry as ir, template
+
+from .assistant import Assistant
+from .const import (
+    AUDIO_RATE,
+    BACKEND_ALSA,
+    CONF_ALSA_CAPTURE,
+    CONF_ALSA_PLAYBACK,
+    CONF_ASSISTANT,
+    CONF_AUDIO_BACKEND,
+    CONF_HALF_DUPLEX,
+    CONF_IDLE_TIMEOUT,
+    CONF_PULSE_SERVER,
+    CONF_PULSE_SINK,
+    CONF_PULSE_SOURCE,
+    CONNECT_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DOMAIN,
+    EVENT_SESSION_ENDED,
+    EVENT_SESSION_STARTED,
+    EVENT_TRANSCRIPT,
+    ISSUE_AUDIO_UNAVAILABLE,
+    LOGGER,
+)
+from .hardware.audio_devices import (
+    AlsaBackend,
+    AudioBackend,
+    AudioUnavailable,
+    PulseAudioBackend,
+    check,
+    microphone,
+    speaker,
+)
+from .realtime.audio import AudioSink, PcmReader
+from .realtime.errors import RealtimeError
+from .realtime.signaling import UnifiedSignaling
+from .voice_session import VoiceRequest, VoiceSession, VoiceSetup, VoiceState
+
+if TYPE_CHECKING:
+    from . import AiyRealtimeConfigEntry
+
+type TerminalListener = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalSettings:
+    """What a terminal's subentry says, with the defaults filled in."""
+
+    assistant_id: str
+    backend: AudioBackend
+    idle_timeout: float
+    half_duplex: bool
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> TerminalSettings:
+        return cls(
+            assistant_id=options[CONF_ASSISTANT],
+            backend=cls.backend_of(options),
+            idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
+            half_duplex=bool(options.get(CONF_HALF_DUPLEX, False)),
+        )
+
+    @staticmethod
+    def backend_of(options: Mapping[str, Any]) -> AudioBackend:
+        """Where the terminal's sound is, by the backend chosen (PulseAudio unless ALSA)."""
+        if options.get(CONF_AUDIO_BACKEND) == BACKEND_ALSA:
+            return AlsaBackend(
+                capture=options.get(CONF_ALSA_CAPTURE) or "default",
+                playback=options.get(CONF_ALSA_PLAYBACK) or "default",
+            )
+        return PulseAudioBackend(
+            server=options.get(CONF_PULSE_SERVER) or None,
+            source=options.get(CONF_PULSE_SOURCE) or None,
+            sink=options.get(CONF_PULSE_SINK) or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BackendRoute:
+    """A terminal's audio backend as the voice session uses it."""
+
+    backend: AudioBackend
+    rate: int = AUDIO_RATE
+
+    def microphone(self) -> PcmReader:
+        return microphone(self.backend, self.rate, 1)
+
+    def speaker(self) -> AudioSink:
+        return speaker(self.backend, self.rate, 1)
+
+
+class VoiceTerminal:
+    """One terminal: at most one session at a time, started by an action, an automation, a
+    satellite call or (with the kit) a button; every change told to its entities."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: AiyRealtimeConfigEntry, subentry: ConfigSubentry
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.subentry = subentry
+        self.settings = TerminalSettings.from_options(subentry.data)
+        self.state = VoiceState.IDLE
+        self.last_end_reason: str | None = None
+        self.audio_problem: AudioUnavailable | None = None
+        self.device_id: str | None = None
+        self.session: VoiceSession | None = None
+        self._starting: asyncio.Lock = asyncio.Lock()
+        self._watching: asyncio.Task[None] | None = None
+
+        self._listeners: list[TerminalListener] = []
+        self._transcript_listeners: list[Callable[[str, str], None]] = []
+
+    @property
+    def terminal_id(self) -> str:
+        return self.subentry.subentry_id
+
+    @property
+    def available(self) -> bool:
+        return self.audio_problem is None
+
+    @callback
+    def subscribe(self, listener: TerminalListener) -> Callable[[], None]:
+        """Call `listener` on every change of state or availability."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def subscribe_transcripts(self, listener: Callable[[str, str], None]) -> Callable[[], None]:
+        self._transcript_listeners.append(listener)
+        return lambda: self._transcript_listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # -- sound ---------------------------------------------------------------------------------
+
+    async def async_check_audio(self) -> bool:
+        """Whether the terminal's sound works; a repair issue says what to fix when it does not."""
+        issue_id = f"{ISSUE_AUDIO_UNAVAILABLE}_{self.terminal_id}"
+        try:
+            await check(self.settings.backend)
+        except AudioUnavailable as err:
+            if self.audio_problem is None:
+                LOGGER.warning("The sound of %s does not work: %s", self.subentry.title, err)
+            self.audio_problem = err
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_AUDIO_UNAVAILABLE,
+                translation_placeholders={
+                    "terminal": self.subentry.title,
+                    "reason": str(err),
+                },
+            )
+        else:
+            if self.audio_problem is not None:
+                LOGGER.info("The sound of %s works again", self.subentry.title)
+            self.audio_problem = None
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        self._changed()
+        return self.audio_problem is None
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def greeting(self) -> str:
+        """The assistant's greeting instructions, its template rendered (empty: none)."""
+        subentry = self.entry.subentries.get(self.settings.assistant_id)
+        if subentry is None:
+            return ""
+        greeting = Assistant.from_options(subentry.data).greeting
+        if not greeting:
+            return ""
+        try:
+            return str(template.Template(greeting, self.hass).async_render(parse_result=False))
+        except TemplateError as err:
+            LOGGER.warning("The greeting of %s does not render: %s", subentry.title, err)
+            return greeting
+
+    async def async_start(self, request: VoiceRequest) -> VoiceSession:
+        """Start a session (one at a time); raises HomeAssistantError with a translated reason."""
+        async with self._starting:
+            if self.session is not None:
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="terminal_busy",
+                    translation_placeholders={"terminal": self.subentry.title},
+                )
+            if not await self.async_check_audio():
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="audio_unavailable",
+                    translation_placeholders={
+                        "terminal": self.subentry.title,
+                        "reason": str(self.audio_problem),
+                    },
+                )
+            session = VoiceSession(self._setup(), request, self)
+            self.session = session
+            try:
+                await session.start()
+            except (RealtimeError, OSError) as err:
+                self.session = None
+                LOGGER.warning("A voice session of %s did not start: %s", self.subentry.title, err)
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="session_failed",
+                    translation_placeholders={"terminal": self.subentry.title, "reason": str(err)},
+                ) from err
+        self.hass.bus.async_fire(
+            EVENT_SESSION_STARTED,
+            {**self._event_data(), "conversation_id": session.conversation_id},
+        )
+        self._watching = self.entry.async_create_background_task(
+            self.hass, self._watch(session), f"aiy_realtime terminal {self.terminal_id}"
+        )
+        return session
+
+    async def _watch(self, session: VoiceSession) -> None:
+        reason = await asyncio.shield(session.ended)
+        if self.session is session:
+            self.session = None
+        self.last_end_reason = reason.value
+        self.hass.bus.async_fire(
+            EVENT_SESSION_ENDED,
+            {**self._event_data(), "conversation_id": session.conversation_id, "reason": reason},
+        )
+        self._changed()
+
+    async def async_end(self, *, graceful: bool) -> None:
+        """End the running session, if any; returns once its end was told (event, state)."""
+        if (session := self.session) is not None:
+            await session.end(graceful=graceful)
+            await self._told_ended()
+
+    async def _told_ended(self) -> None:
+        if (watching := self._watching) is not None:
+            await asyncio.shield(watching)
+
+    async def async_say(self, text: str) -> None:
+        """Say `text` in the running session, or in a short session of its own."""
+        if (session := self.session) is not None:
+            await session.say(text)
+            return
+        session = await self.async_start(VoiceRequest())
+        try:
+            await session.say(text)
+        finally:
+            await session.end(graceful=False)
+
+    async def async_close(self) -> None:
+        """The entry unloads: end at once, devices released."""
+        if (session := self.session) is not None:
+            await session.end(graceful=False)
+            await self._told_ended()
+
+    # -- what the session tells (VoiceListener) ------------------------------------------------
+
+    def on_state(self, state: VoiceState) -> None:
+        self.state = state
+        self._changed()
+
+    def on_transcript(self, role: str, text: str) -> None:
+        self.hass.bus.async_fire(
+            EVENT_TRANSCRIPT, {**self._event_data(), "role": role, "text": text}
+        )
+        for listener in list(self._transcript_listeners):
+            listener(role, text)
+
+    def _event_data(self) -> dict[str, Any]:
+        return {"terminal_id": self.terminal_id, "device_id": self.device_id}
+
+    def _setup(self) -> VoiceSetup:
+        data = self.entry.runtime_data
+        assistant_id = self.settings.assistant_id
+        subentry = self.entry.subentries.get(assistant_id)
+        if subentry is None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="assistant_missing",
+                translation_placeholders={"terminal": self.subentry.title},
+            )
+        agent_id = er.async_get(self.hass).async_get_entity_id("conversation", DOMAIN, assistant_id)
+        client = data.client
+        return VoiceSetup(
+            hass=self.hass,
+            signaling=lambda: UnifiedSignaling(client),
+            assistant=Assistant.from_options(subentry.data),
+            assistant_id=assistant_id,
+            agent_id=agent_id or f"conversation.{assistant_id}",
+            meter=data.meters[assistant_id],
+            route=BackendRoute(self.settings.backend),
+            device_id=self.device_id,
+            idle_timeout=self.settings.idle_timeout,
+            half_duplex=self.settings.half_duplex,
+            connect_timeout=CONNECT_TIMEOUT,
+        )

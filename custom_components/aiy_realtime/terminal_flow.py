@@ -1,0 +1,213 @@
+"""Voice terminals of an entry: `voice_terminal` subentries, added and changed in two steps.
+
+First what the terminal is (name, assistant, how it sounds out), then where its sound is: the
+second step lists the microphones and speakers it finds, and checks the choice before saving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+import os
+from typing import Any
+
+import probatio
+
+from homeassistant.config_entries import SOURCE_USER, ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.const import CONF_NAME
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+
+from .const import (
+    AUDIO_BACKENDS,
+    BACKEND_ALSA,
+    BACKEND_PULSEAUDIO,
+    CONF_ALSA_CAPTURE,
+    CONF_ALSA_PLAYBACK,
+    CONF_ASSISTANT,
+    CONF_AUDIO_BACKEND,
+    CONF_HALF_DUPLEX,
+    CONF_IDLE_TIMEOUT,
+    CONF_PULSE_SERVER,
+    CONF_PULSE_SINK,
+    CONF_PULSE_SOURCE,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_TERMINAL_NAME,
+    SUBENTRY_ASSISTANT,
+)
+from .form import select
+from .hardware.audio_devices import AudioUnavailable, Devices, check, list_devices
+from .hardware.device_listings import AudioDevice
+from .terminal import TerminalSettings
+
+
+class TerminalSubentryFlow(ConfigSubentryFlow):
+    """Add or change one voice terminal."""
+
+    options: dict[str, Any]
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """Add a terminal."""
+        self.options = {
+            CONF_AUDIO_BACKEND: BACKEND_PULSEAUDIO,
+            CONF_IDLE_TIMEOUT: DEFAULT_IDLE_TIMEOUT,
+            CONF_HALF_DUPLEX: False,
+        }
+        return await self.async_step_terminal()
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a terminal."""
+        self.options = dict(self._get_reconfigure_subentry().data)
+        return await self.async_step_terminal()
+
+    async def async_step_terminal(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """What the terminal is and which assistant it speaks with."""
+        assistants = [
+            SelectOptionDict(value=subentry_id, label=subentry.title)
+            for subentry_id, subentry in self._get_entry().subentries.items()
+            if subentry.subentry_type == SUBENTRY_ASSISTANT
+        ]
+        if not assistants:
+            return self.async_abort(reason="no_assistant")
+        if user_input is not None:
+            self.options.update(user_input)
+            if self.options[CONF_AUDIO_BACKEND] == BACKEND_ALSA:
+                return await self.async_step_alsa()
+            return await self.async_step_pulseaudio()
+
+        self.options.setdefault(CONF_ASSISTANT, assistants[0]["value"])
+        fields: dict[Any, Any] = {}
+        if self.source == SOURCE_USER:
+            fields[probatio.Required(CONF_NAME, default=DEFAULT_TERMINAL_NAME)] = str
+        fields.update(
+            {
+                probatio.Required(CONF_ASSISTANT): SelectSelector(
+                    SelectSelectorConfig(options=assistants, mode=SelectSelectorMode.DROPDOWN)
+                ),
+                probatio.Required(CONF_AUDIO_BACKEND): select(AUDIO_BACKENDS, CONF_AUDIO_BACKEND),
+                probatio.Required(CONF_IDLE_TIMEOUT): NumberSelector(
+                    NumberSelectorConfig(
+                        min=5,
+                        max=600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                probatio.Required(CONF_HALF_DUPLEX): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="terminal",
+            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
+        )
+
+    async def async_step_pulseaudio(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """A PulseAudio server (this machine's, Home Assistant OS's, or a kit's over the
+        network) and its source and sink."""
+        if user_input is not None:
+            self.options.update(
+                {
+                    key: user_input.get(key, "")
+                    for key in (CONF_PULSE_SERVER, CONF_PULSE_SOURCE, CONF_PULSE_SINK)
+                }
+            )
+            if (errors := await self._check()) is None:
+                return self._done()
+        else:
+            errors = {}
+        self.options.setdefault(CONF_PULSE_SERVER, os.environ.get("PULSE_SERVER", ""))
+        devices, problem = await self._devices()
+        fields = {
+            probatio.Optional(CONF_PULSE_SERVER): TextSelector(),
+            probatio.Optional(CONF_PULSE_SOURCE): _devices(devices.sources if devices else ()),
+            probatio.Optional(CONF_PULSE_SINK): _devices(devices.sinks if devices else ()),
+        }
+        return self._form("pulseaudio", fields, errors, problem)
+
+    async def async_step_alsa(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
+        """ALSA capture and playback devices of this machine."""
+        if user_input is not None:
+            self.options.update(
+                {
+                    key: user_input.get(key) or "default"
+                    for key in (CONF_ALSA_CAPTURE, CONF_ALSA_PLAYBACK)
+                }
+            )
+            if (errors := await self._check()) is None:
+                return self._done()
+        else:
+            errors = {}
+        devices, problem = await self._devices()
+        fields = {
+            probatio.Required(CONF_ALSA_CAPTURE, default="default"): _devices(
+                devices.sources if devices else ()
+            ),
+            probatio.Required(CONF_ALSA_PLAYBACK, default="default"): _devices(
+                devices.sinks if devices else ()
+            ),
+        }
+        return self._form("alsa", fields, errors, problem)
+
+    async def _devices(self) -> tuple[Devices | None, str | None]:
+        """What the chosen backend offers, or why it cannot tell."""
+        try:
+            return await list_devices(TerminalSettings.backend_of(self.options)), None
+        except AudioUnavailable as err:
+            return None, str(err)
+
+    async def _check(self) -> dict[str, str] | None:
+        """None when the chosen devices work; the form's errors otherwise."""
+        try:
+            await check(TerminalSettings.backend_of(self.options))
+        except AudioUnavailable as err:
+            self._problem = str(err)
+            return {"base": f"audio_{err.reason}"}
+        return None
+
+    def _form(
+        self, step_id: str, fields: dict[Any, Any], errors: dict[str, str], problem: str | None
+    ) -> SubentryFlowResult:
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
+            errors=errors,
+            description_placeholders={
+                "problem": getattr(self, "_problem", None) or problem or "",
+            },
+        )
+
+    def _done(self) -> SubentryFlowResult:
+        if self.source == SOURCE_USER:
+            title = self.options.pop(CONF_NAME, None) or DEFAULT_TERMINAL_NAME
+            return self.async_create_entry(title=title, data=self.options)
+        return self.async_update_and_abort(
+            self._get_entry(), self._get_reconfigure_subentry(), data=self.options
+        )
+
+
+def _devices(found: Iterable[AudioDevice]) -> SelectSelector:
+    """A dropdown of what was found, which also takes a name typed in."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[
+                SelectOptionDict(value=device.name, label=device.description) for device in found
+            ],
+            custom_value=True,
+            mode=SelectSelectorMode.DROPDOWN,
+        )
+    )

@@ -1,0 +1,554 @@
+"""Voice sessions through real Home Assistant, real loopback WebRTC to the local peer, and real
+sound through the test's PulseAudio server: what is spoken into `kit_mic` reaches the model,
+what the model says reaches `kit_speaker`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from homeassistant.components.conversation.chat_log import DATA_CHAT_LOGS
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import entity_registry as er
+
+from custom_components.aiy_realtime.const import (
+    DOMAIN,
+    EVENT_SESSION_ENDED,
+    EVENT_SESSION_STARTED,
+    EVENT_TRANSCRIPT,
+)
+from tests.audio_server import AudioServer, speech_wav
+from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
+from tests.peer import LocalRealtimePeer
+from tests.peer.script import Rule
+
+TIMEOUT = 20.0
+
+
+async def until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - states and counters have no event to await
+            await asyncio.sleep(0.02)
+
+
+class Events:
+    """The integration's events, as an automation would see them."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+        for kind in (EVENT_SESSION_STARTED, EVENT_SESSION_ENDED, EVENT_TRANSCRIPT):
+            hass.bus.async_listen(kind, self._on)
+
+    def _on(self, event: Event) -> None:
+        self.seen.append((event.event_type, dict(event.data)))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [data for seen, data in self.seen if seen == kind]
+
+
+@pytest.fixture
+async def voice_entry(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    request: pytest.FixtureRequest,
+) -> AsyncGenerator[MockConfigEntry]:
+    """An assistant and a terminal on the test's PulseAudio server; unloaded afterwards."""
+    options = getattr(request, "param", {})
+    entry = await async_set_up_entry(
+        hass,
+        assistant(**options.get("assistant", {})),
+        terminal(audio_server.server, **options.get("terminal", {})),
+    )
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert openai_at_peer.active_calls == 0, "a call outlived its entry"
+    assert openai_at_peer.all_violations() == []
+
+
+def satellite(hass: HomeAssistant) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id("assist_satellite", DOMAIN, TERMINAL_ID)
+    assert entity_id is not None
+    return entity_id
+
+
+def terminal_of(entry: MockConfigEntry) -> Any:
+    return entry.runtime_data.terminals[TERMINAL_ID]
+
+
+async def test_start_session_plays_the_greeting(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    events = Events(hass)
+    entity_id = satellite(hass)
+    assert hass.states.get(entity_id).state == "idle"
+
+    async with audio_server.recorder() as speaker:
+        await hass.services.async_call(
+            DOMAIN,
+            "start_session",
+            {"entity_id": entity_id, "greeting": "Hello there, how can I help you today?"},
+            blocking=True,
+        )
+        await asyncio.wait_for(speaker.wait_for_sound(windows=10), TIMEOUT)
+
+    call = peer.call()
+    # The greeting's audio came out of the kit's speaker, sent by the peer over WebRTC.
+    assert speaker.loud_windows() >= 10
+    assert call.session["output_modalities"] == ["audio"]
+    assert call.session["audio"]["input"]["transcription"]["model"] == "gpt-4o-mini-transcribe"
+    assert call.mic_frames > 0
+    (started,) = events.of(EVENT_SESSION_STARTED)
+    assert started["terminal_id"] == TERMINAL_ID
+    await until(lambda: bool(events.of(EVENT_TRANSCRIPT)))
+    assert events.of(EVENT_TRANSCRIPT)[0]["role"] == "assistant"
+
+    await hass.services.async_call(
+        DOMAIN, "end_session", {"entity_id": entity_id, "graceful": False}, blocking=True
+    )
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert events.of(EVENT_SESSION_ENDED)[0]["reason"] == "user_ended"
+    assert peer.active_calls == 0
+    assert hass.states.get(entity_id).state == "idle"
+    assert terminal_of(voice_entry).session is None
+
+
+async def start(hass: HomeAssistant, greeting: str = "") -> None:
+    await hass.services.async_call(
+        DOMAIN, "start_session", {"entity_id": satellite(hass), "greeting": greeting}, blocking=True
+    )
+
+
+async def end(hass: HomeAssistant, *, graceful: bool = False) -> None:
+    await hass.services.async_call(
+        DOMAIN, "end_session", {"entity_id": satellite(hass), "graceful": graceful}, blocking=True
+    )
+
+
+def chat_log_of(hass: HomeAssistant, entry: MockConfigEntry) -> list[tuple[str, str | None]]:
+    """The voice session's conversation as HA keeps it: (role, text) of each entry."""
+    session = terminal_of(entry).session
+    conversation_id = session.conversation_id if session else None
+    log = hass.data[DATA_CHAT_LOGS][conversation_id]
+    return [(c.role, getattr(c, "content", None)) for c in log.content if c.role != "system"]
+
+
+async def test_a_spoken_request_acts_on_exposed_entities_only(
+    hass: HomeAssistant,
+    lights: None,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    """Speech into the kit's microphone, heard by the model as the test scripts it."""
+    events = Events(hass)
+    peer.script.rules += [
+        Rule("kitchen", tool="HassTurnOn", arguments={"name": "Kitchen light"}, then="Done."),
+        Rule("bedroom", tool="HassTurnOn", arguments={"name": "Bedroom light"}, then="{output}"),
+    ]
+    peer.script.hears.extend(["Turn on the kitchen light", "Turn on the bedroom light"])
+    kitchen = await speech_wav("turn on the kitchen light", tmp_path / "kitchen.wav")
+    bedroom = await speech_wav("turn on the bedroom light", tmp_path / "bedroom.wav")
+    await start(hass)
+
+    await audio_server.play(kitchen)
+    await until(lambda: hass.states.get("light.kitchen_light").state == "on")
+    await until(lambda: len(events.of(EVENT_TRANSCRIPT)) >= 2)
+    await audio_server.play(bedroom)
+    await until(lambda: len(events.of(EVENT_TRANSCRIPT)) >= 4)
+
+    assert hass.states.get("light.bedroom_light").state == "off"
+    transcripts = [(e["role"], e["text"]) for e in events.of(EVENT_TRANSCRIPT)]
+    assert transcripts[0] == ("user", "Turn on the kitchen light")
+    assert transcripts[1] == ("assistant", "Done.")
+    assert transcripts[2] == ("user", "Turn on the bedroom light")
+    assert "MatchFailedError" in transcripts[3][1]
+    # The chat log holds the conversation in its order, tool calls and results included.
+    log = chat_log_of(hass, voice_entry)
+    roles = [role for role, _ in log]
+    assert roles == [
+        "user",
+        "assistant",
+        "tool_result",
+        "assistant",
+        "user",
+        "assistant",
+        "tool_result",
+        "assistant",
+    ]
+    assert log[0] == ("user", "Turn on the kitchen light")
+    assert log[3] == ("assistant", "Done.")
+    await end(hass)
+
+
+STORY = " ".join(f"Once upon a time there was a lamp number {n}." for n in range(1, 9))
+
+
+@pytest.mark.parametrize(
+    ("voice_entry", "interrupted"),
+    [({}, True), ({"terminal": {"half_duplex": True}}, False)],
+    indirect=["voice_entry"],
+    ids=["barge_in", "half_duplex"],
+)
+async def test_speaking_over_an_answer(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+    interrupted: bool,
+) -> None:
+    """Full duplex: the answer stops on the server's word, and the log keeps what was heard.
+    Half duplex: the microphone is deaf while the assistant speaks, so nothing interrupts."""
+    from custom_components.aiy_realtime.voice_session import VoiceState
+
+    events = Events(hass)
+    peer.script.rules.append(Rule("story", say=STORY))
+    peer.script.hears.extend(["Tell me a story", "Stop"])
+    ask = await speech_wav("tell me a story", tmp_path / "ask.wav")
+    stop = await speech_wav("stop, please stop", tmp_path / "stop.wav")
+    await start(hass)
+    await audio_server.play(ask)
+    await until(lambda: terminal_of(voice_entry).state is VoiceState.SPEAKING)
+
+    await audio_server.play(stop)
+    await until(lambda: len(events.of(EVENT_TRANSCRIPT)) >= (3 if interrupted else 2), timeout=40)
+
+    call = peer.call()
+    kinds = [e["type"] for e in call.sent]
+    told = [e["text"] for e in events.of(EVENT_TRANSCRIPT) if e["role"] == "assistant"]
+    if interrupted:
+        assert "output_audio_buffer.cleared" in kinds
+        # What the user heard of the story, not the whole story.
+        assert told[0].endswith("…")
+        assert len(told[0]) < len(STORY)
+        assert STORY.startswith(told[0].removesuffix("…"))
+        await until(lambda: terminal_of(voice_entry).state is VoiceState.LISTENING)
+    else:
+        assert "output_audio_buffer.cleared" not in kinds
+        assert told == [STORY]
+        assert [e["text"] for e in events.of(EVENT_TRANSCRIPT) if e["role"] == "user"] == [
+            "Tell me a story"
+        ]
+    await end(hass)
+
+
+def ended_reasons(events: Events) -> list[str]:
+    return [str(e["reason"]) for e in events.of(EVENT_SESSION_ENDED)]
+
+
+async def test_a_graceful_end_says_goodbye_and_lets_it_play_out(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    events = Events(hass)
+    await start(hass)
+    call = peer.call()
+
+    await end(hass, graceful=True)
+
+    assert ended_reasons(events) == ["user_ended"]
+    # The goodbye was asked for, played to its end, and only then was the call hung up.
+    goodbye = next(e for e in call.received if e["type"] == "response.create")
+    assert "goodbye" in goodbye["response"]["instructions"]
+    kinds = [e["type"] for e in call.sent]
+    assert "output_audio_buffer.stopped" in kinds
+    assert "output_audio_buffer.cleared" not in kinds
+    assert peer.hangups == [call.call_id]
+    assert [e["role"] for e in events.of(EVENT_TRANSCRIPT)] == ["assistant"]
+
+
+async def test_the_model_ends_the_session_after_its_goodbye_played(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    events = Events(hass)
+    peer.script.rules.append(Rule("goodbye", tool="end_session", then="Goodbye, see you!"))
+    peer.script.hears.append("Goodbye")
+    bye = await speech_wav("goodbye", tmp_path / "bye.wav")
+    await start(hass)
+    call = peer.call()
+
+    await audio_server.play(bye)
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert ended_reasons(events) == ["model_ended"]
+    kinds = [e["type"] for e in call.sent]
+    assert kinds.count("output_audio_buffer.stopped") == 1
+    assert "output_audio_buffer.cleared" not in kinds
+    said = [e["text"] for e in events.of(EVENT_TRANSCRIPT) if e["role"] == "assistant"]
+    assert said[-1] == "Goodbye, see you!"
+
+
+@pytest.mark.parametrize("voice_entry", [{"terminal": {"idle_timeout": 1}}], indirect=True)
+async def test_a_silent_session_ends_after_its_idle_timeout(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    events = Events(hass)
+    await start(hass, greeting="Say hello.")
+
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert ended_reasons(events) == ["idle_timeout"]
+    assert peer.all_calls[-1].session["audio"]["input"]["turn_detection"]["idle_timeout_ms"] == 1000
+    assert peer.active_calls == 0
+
+
+async def test_an_expired_session_ends_cleanly(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    from custom_components.aiy_realtime.voice_session import VoiceState
+
+    events = Events(hass)
+    await start(hass)
+
+    await peer.call().expire()
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert ended_reasons(events) == ["expired"]
+    assert terminal_of(voice_entry).state is VoiceState.IDLE
+    assert terminal_of(voice_entry).last_end_reason == "expired"
+    state = hass.states.get("sensor.kitchen_terminal_session")
+    assert state is not None
+    assert state.state == "idle"
+    assert state.attributes["last_end_reason"] == "expired"
+
+
+async def test_announce_says_the_text_in_a_session_of_its_own(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    """What an automation does with `assist_satellite.announce`: it returns once it was said."""
+    events = Events(hass)
+    async with audio_server.recorder() as speaker:
+        await hass.services.async_call(
+            "assist_satellite",
+            "announce",
+            {"entity_id": satellite(hass), "message": "The washing machine is done."},
+            blocking=True,
+        )
+        # It was played before the action returned.
+        assert speaker.loud_windows() >= 5
+
+    call = peer.all_calls[0]
+    asked = [e for e in call.received if e["type"] == "response.create"]
+    assert "The washing machine is done." in asked[0]["response"]["instructions"]
+    assert ended_reasons(events) == ["user_ended"]
+    assert peer.active_calls == 0
+    assert hass.states.get(satellite(hass)).state == "idle"
+
+
+async def test_announce_during_a_session_is_said_in_it(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    await start(hass)
+
+    await hass.services.async_call(
+        "assist_satellite",
+        "announce",
+        {"entity_id": satellite(hass), "message": "Dinner is ready."},
+        blocking=True,
+    )
+
+    assert peer.requests["calls"] == 1
+    assert terminal_of(voice_entry).session is not None
+    await end(hass)
+
+
+async def test_start_conversation_speaks_first_then_listens(
+    hass: HomeAssistant,
+    lights: None,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    from custom_components.aiy_realtime.voice_session import VoiceState
+
+    peer.script.rules.append(
+        Rule("yes", tool="HassTurnOn", arguments={"name": "Kitchen light"}, then="Done.")
+    )
+    peer.script.hears.append("Yes please")
+    yes = await speech_wav("yes please", tmp_path / "yes.wav")
+
+    await hass.services.async_call(
+        "assist_satellite",
+        "start_conversation",
+        {
+            "entity_id": satellite(hass),
+            "start_message": "It is getting dark. Shall I turn on the kitchen light?",
+            "extra_system_prompt": "The user was asked about the kitchen light.",
+        },
+        blocking=True,
+    )
+
+    call = peer.call()
+    assert "asked about the kitchen light" in call.session["instructions"]
+    assert terminal_of(voice_entry).state is VoiceState.LISTENING
+    await audio_server.play(yes)
+    await until(lambda: hass.states.get("light.kitchen_light").state == "on")
+    await end(hass)
+
+
+async def test_ask_question_returns_the_matched_answer(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    events = Events(hass)
+    peer.script.hears.append("Yes, go ahead")
+    answer = await speech_wav("yes, go ahead", tmp_path / "answer.wav")
+
+    async def speak_when_asked() -> None:
+        await until(lambda: any(e["role"] == "assistant" for e in events.of(EVENT_TRANSCRIPT)))
+        await audio_server.play(answer)
+
+    speaking = hass.async_create_task(speak_when_asked())
+    result = await hass.services.async_call(
+        "assist_satellite",
+        "ask_question",
+        {
+            "entity_id": satellite(hass),
+            "question": "Shall I start the dishwasher?",
+            "answers": [
+                {"id": "yes", "sentences": ["yes [go ahead]", "sure"]},
+                {"id": "no", "sentences": ["no", "not now"]},
+            ],
+        },
+        blocking=True,
+        return_response=True,
+    )
+    await speaking
+
+    assert result == {"id": "yes", "sentence": "Yes, go ahead", "slots": {}}
+    # Asked, heard, and not answered: a question's session only listens.
+    call = peer.all_calls[0]
+    assert call.session["audio"]["input"]["turn_detection"]["create_response"] is False
+    assert [e["role"] for e in events.of(EVENT_TRANSCRIPT)] == ["assistant", "user"]
+    assert peer.active_calls == 0
+
+
+@pytest.mark.parametrize(
+    "voice_entry", [{"terminal": {"pulse_server": "unix:/nonexistent/native"}}], indirect=True
+)
+async def test_a_terminal_whose_sound_is_missing_says_so(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    """The entry loads (its typed assistants work); the terminal is unavailable, a repair issue
+    says why, and starting a session is refused with the reason."""
+    from homeassistant.exceptions import HomeAssistantError
+    from homeassistant.helpers import issue_registry as ir
+
+    from custom_components.aiy_realtime.const import ISSUE_AUDIO_UNAVAILABLE
+    from custom_components.aiy_realtime.voice_session import VoiceRequest
+
+    assert hass.states.get(satellite(hass)).state == "unavailable"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"{ISSUE_AUDIO_UNAVAILABLE}_{TERMINAL_ID}")
+    assert issue is not None
+    assert "nonexistent" in issue.translation_placeholders["reason"]
+
+    # HA does not call actions on an unavailable entity; asked directly, it says why.
+    await start(hass)
+    with pytest.raises(HomeAssistantError, match="does not work") as raised:
+        await terminal_of(voice_entry).async_start(VoiceRequest())
+
+    assert raised.value.translation_key == "audio_unavailable"
+    assert peer.requests["calls"] == 0
+
+
+async def test_alsa_through_the_same_server(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`arecord`/`aplay -D pulse` (ALSA's PulseAudio plugin) reach the test's server."""
+    monkeypatch.setenv("PULSE_SERVER", audio_server.server)
+    await audio_server.pactl("set-default-sink", audio_server.speaker_sink)
+    await audio_server.pactl("set-default-source", audio_server.mic_source)
+    entry = await async_set_up_entry(
+        hass,
+        assistant(),
+        terminal(
+            audio_server.server,
+            audio_backend="alsa",
+            alsa_capture="pulse",
+            alsa_playback="pulse",
+        ),
+    )
+    events = Events(hass)
+
+    async with audio_server.recorder() as speaker:
+        await start(hass, greeting="Hello from ALSA.")
+        await asyncio.wait_for(speaker.wait_for_sound(windows=10), TIMEOUT)
+
+    assert openai_at_peer.call().mic_frames > 0
+    await end(hass)
+    assert ended_reasons(events) == ["user_ended"]
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert openai_at_peer.active_calls == 0
+
+
+async def test_a_vanished_peer_ends_the_session_and_frees_the_microphone(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    events = Events(hass)
+    await start(hass)
+    assert await our_recorders(audio_server) == 1, "the terminal records from kit_mic"
+
+    await peer.call().vanish()
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert ended_reasons(events) == ["peer_gone"]
+    # Nobody of ours records any more: the next session finds the microphone free.
+    assert await our_recorders(audio_server) == 0
+    assert hass.states.get(satellite(hass)).state == "idle"
+
+
+async def our_recorders(audio_server: AudioServer) -> int:
+    """The terminal's recorders on the server (the test server keeps recorders of its own)."""
+    import json
+
+    outputs = json.loads(await audio_server.pactl("-f", "json", "list", "source-outputs"))
+    return sum(o["properties"].get("application.name") == "AIY Realtime" for o in outputs)
+
+
+async def test_a_recorder_that_dies_ends_the_session_with_the_reason(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    import os
+    import signal
+
+    events = Events(hass)
+    await start(hass)
+    session = terminal_of(voice_entry).session
+    await until(lambda: session._gate.reader.pid is not None)
+
+    os.kill(session._gate.reader.pid, signal.SIGKILL)
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert ended_reasons(events) == ["device_lost"]
+    assert peer.active_calls == 0
+    assert hass.states.get(satellite(hass)).state == "idle"
