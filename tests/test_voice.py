@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.components.conversation.chat_log import DATA_CHAT_LOGS
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.aiy_realtime.const import (
@@ -44,6 +45,7 @@ class Events:
         for kind in (EVENT_SESSION_STARTED, EVENT_SESSION_ENDED, EVENT_TRANSCRIPT):
             hass.bus.async_listen(kind, self._on)
 
+    @callback
     def _on(self, event: Event) -> None:
         self.seen.append((event.event_type, dict(event.data)))
 
@@ -71,6 +73,7 @@ async def voice_entry(
     await hass.async_block_till_done()
     assert openai_at_peer.active_calls == 0, "a call outlived its entry"
     assert openai_at_peer.all_violations() == []
+    assert await our_streams(audio_server) == (0, 0), "a recorder or player outlived its entry"
 
 
 def satellite(hass: HomeAssistant) -> str:
@@ -527,12 +530,19 @@ async def test_a_vanished_peer_ends_the_session_and_frees_the_microphone(
     assert hass.states.get(satellite(hass)).state == "idle"
 
 
-async def our_recorders(audio_server: AudioServer) -> int:
-    """The terminal's recorders on the server (the test server keeps recorders of its own)."""
-    import json
+async def our_streams(audio_server: AudioServer) -> tuple[int, int]:
+    """The terminal's recorders and players on the server (it keeps recorders of its own)."""
+    counts = []
+    for kind in ("source-outputs", "sink-inputs"):
+        streams = json.loads(await audio_server.pactl("-f", "json", "list", kind))
+        counts.append(
+            sum(s["properties"].get("application.name") == "AIY Realtime" for s in streams)
+        )
+    return counts[0], counts[1]
 
-    outputs = json.loads(await audio_server.pactl("-f", "json", "list", "source-outputs"))
-    return sum(o["properties"].get("application.name") == "AIY Realtime" for o in outputs)
+
+async def our_recorders(audio_server: AudioServer) -> int:
+    return (await our_streams(audio_server))[0]
 
 
 async def test_a_recorder_that_dies_ends_the_session_with_the_reason(

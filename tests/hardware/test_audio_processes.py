@@ -1,4 +1,5 @@
-"""realtime/audio.py and hardware/pcm_process.py with real processes: flushing a player, closing a microphone and awaiting
+"""realtime/audio.py and hardware/pcm_process.py with real processes: flushing a player,
+closing a microphone and awaiting
 it, a dying recorder or player reported with its reason, and a live source read at its own pace.
 
 Tiny Python scripts stand in for recorders and players; the PulseAudio test server for the real
@@ -19,14 +20,13 @@ from aiortc.mediastreams import MediaStreamError
 import av
 import pytest
 
+from custom_components.aiy_realtime.hardware import pcm_process
 from custom_components.aiy_realtime.hardware.audio_devices import (
     PulseAudioBackend,
     microphone,
     speaker,
 )
-from custom_components.aiy_realtime.hardware import pcm_process
 from custom_components.aiy_realtime.hardware.pcm_process import ProcessReader, ProcessSink
-
 from custom_components.aiy_realtime.realtime import audio
 from custom_components.aiy_realtime.realtime.audio import (
     AudioDeviceError,
