@@ -1,6 +1,6 @@
 """realtime/audio.py and hardware/pcm_process.py with real processes: flushing a player,
-closing a microphone and awaiting
-it, a dying recorder or player reported with its reason, and a live source read at its own pace.
+closing a microphone and awaiting it, a dying recorder or player reported with its reason, and a
+live source read at its own pace.
 
 Tiny Python scripts stand in for recorders and players; the PulseAudio test server for the real
 ones.
