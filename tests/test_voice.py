@@ -562,3 +562,20 @@ async def test_a_recorder_that_dies_ends_the_session_with_the_reason(
     assert ended_reasons(events) == ["device_lost"]
     assert peer.active_calls == 0
     assert hass.states.get(satellite(hass)).state == "idle"
+
+
+async def test_actions_refuse_bad_input_clearly(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    from homeassistant.exceptions import ServiceValidationError
+
+    with pytest.raises(ServiceValidationError, match="Give the text to say") as raised:
+        await hass.services.async_call(
+            DOMAIN, "say", {"entity_id": satellite(hass), "text": "   "}, blocking=True
+        )
+
+    assert raised.value.translation_key == "text_needed"
+    assert peer.requests["calls"] == 0
+    # Ending a session that is not running is nothing to complain about.
+    await end(hass)
+    assert terminal_of(voice_entry).session is None

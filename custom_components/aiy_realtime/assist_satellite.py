@@ -18,7 +18,7 @@ from homeassistant.components.assist_satellite import (
 )
 from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
@@ -184,7 +184,10 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         """Start a voice session; `greeting` None: the assistant's own, empty: none."""
         first_words = self.terminal.greeting() if greeting is None else greeting
         await self.terminal.async_start(
-            VoiceRequest(instructions=instructions, first_words=first_words or None)
+            VoiceRequest(
+                instructions=(instructions or "").strip() or None,
+                first_words=first_words.strip() or None,
+            )
         )
 
     async def async_end_session(self, graceful: bool = True) -> None:
@@ -193,16 +196,17 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
 
     async def async_say(self, text: str) -> None:
         """Say `text` word for word (in the running session, or in one of its own)."""
-        await self.terminal.async_say(text)
+        await self.terminal.async_say(self._text(text))
 
     def _announcing(self) -> _Announcing:
         return _Announcing(self)
 
     @staticmethod
     def _text(message: str | None) -> str:
-        if not message:
-            raise HomeAssistantError(translation_domain=DOMAIN, translation_key="text_needed")
-        return message
+        """What to say; a blank one is a mistake in the action's data."""
+        if not message or not message.strip():
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="text_needed")
+        return message.strip()
 
 
 class _Announcing:

@@ -19,14 +19,6 @@ ATTR_GRACEFUL = "graceful"
 ATTR_TEXT = "text"
 
 
-def _words(value: object) -> str:
-    """A text with something in it; blank is refused with the field's translated message."""
-    text = cv.string(value).strip()
-    if not text:
-        raise probatio.Invalid("empty")
-    return text
-
-
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register start_session, end_session and say."""
@@ -36,7 +28,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         "start_session",
         entity_domain=SATELLITE_DOMAIN,
         schema={
-            probatio.Optional(ATTR_INSTRUCTIONS): _words,
+            probatio.Optional(ATTR_INSTRUCTIONS): cv.string,
             probatio.Optional(ATTR_GREETING): cv.string,
         },
         func="async_start_session",
@@ -54,6 +46,6 @@ def async_setup_services(hass: HomeAssistant) -> None:
         DOMAIN,
         "say",
         entity_domain=SATELLITE_DOMAIN,
-        schema={probatio.Required(ATTR_TEXT): _words},
+        schema={probatio.Required(ATTR_TEXT): cv.string},
         func="async_say",
     )
