@@ -579,3 +579,25 @@ async def test_actions_refuse_bad_input_clearly(
     # Ending a session that is not running is nothing to complain about.
     await end(hass)
     assert terminal_of(voice_entry).session is None
+
+
+async def test_the_assistant_says_when_the_session_is_about_to_expire(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenAI ends a session after 60 minutes, mid-word; the assistant says so before."""
+    from custom_components.aiy_realtime import voice_session
+
+    monkeypatch.setattr(voice_session, "SESSION_LIMIT", voice_session.EXPIRY_NOTICE + 0.5)
+    events = Events(hass)
+    await start(hass)
+
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
+
+    assert ended_reasons(events) == ["expired"]
+    asked = [e for e in peer.all_calls[0].received if e["type"] == "response.create"]
+    assert "time limit" in asked[0]["response"]["instructions"]
+    kinds = [e["type"] for e in peer.all_calls[0].sent]
+    assert "output_audio_buffer.stopped" in kinds  # said to its end

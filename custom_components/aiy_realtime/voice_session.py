@@ -38,6 +38,14 @@ AUDIO_END_WAIT = 30.0
 """Seconds a goodbye or an announcement may take to play."""
 IDLE_GRACE = 5.0
 """How much longer than the server's own idle timeout the client waits before it ends."""
+SESSION_LIMIT = 60 * 60.0
+"""Seconds OpenAI lets a Realtime session last; then it ends it (`session_expired`)."""
+EXPIRY_NOTICE = 45.0
+"""Seconds before that limit the assistant says so and ends the session itself."""
+TIME_IS_UP = (
+    "This conversation has reached its time limit: tell the user so in one short sentence, "
+    "and say goodbye."
+)
 
 
 class VoiceState(StrEnum):
@@ -150,6 +158,7 @@ class VoiceSession:
         self._worker: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._idle: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._first: Turn | None = None
 
     @property
@@ -175,6 +184,9 @@ class VoiceSession:
         if self._request.first_words:
             self._first = self.speak(self._request.first_words)
         self._restart_idle_timer()
+        self._expiry = asyncio.get_running_loop().call_later(
+            SESSION_LIMIT - EXPIRY_NOTICE, self._time_is_up
+        )
 
     async def _start(self) -> None:
         setup = self._setup
@@ -259,12 +271,11 @@ class VoiceSession:
             await self._wait_ended()
             return
         if graceful:
-            with contextlib.suppress(RealtimeError):
-                await self._played(self.speak(GOODBYE))
+            await self._say_goodbye(GOODBYE, CloseReason.USER_ENDED)
         else:
             with contextlib.suppress(RealtimeError):
                 session.interrupt()
-        await session.close(CloseReason.USER_ENDED)
+            await session.close(CloseReason.USER_ENDED)
         await self._wait_ended()
 
     async def _played(self, turn: Turn) -> None:
@@ -420,11 +431,28 @@ class VoiceSession:
             session.close(reason), f"aiy_realtime voice close {self.conversation_id}"
         )
 
+    def _time_is_up(self) -> None:
+        """Say so before OpenAI ends the session mid-word, then end it."""
+        self._setup.hass.async_create_background_task(
+            self._say_goodbye(TIME_IS_UP, CloseReason.EXPIRED),
+            f"aiy_realtime voice expiry {self.conversation_id}",
+        )
+
+    async def _say_goodbye(self, instructions: str, reason: CloseReason) -> None:
+        session = self._session
+        if session is None or not session.alive:
+            return
+        with contextlib.suppress(RealtimeError):
+            await self._played(self.speak(instructions))
+        await session.close(reason)
+
     async def _finish(self) -> None:
         session = self._session
         reason = (session.close_reason if session else None) or CloseReason.ERROR
-        if self._idle is not None:
-            self._idle.cancel()
+        for timer in (self._idle, self._expiry):
+            if timer is not None:
+                timer.cancel()
+
         worker, self._worker = self._worker, None
         if worker is not None and worker is not asyncio.current_task():
             worker.cancel()
