@@ -25,7 +25,7 @@ from custom_components.aiy_realtime.const import (
 )
 from tests.audio_server import AudioServer, speech_wav
 from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
-from tests.peer import LocalRealtimePeer
+from tests.peer import HttpFault, LocalRealtimePeer
 from tests.peer.script import Rule
 
 TIMEOUT = 20.0
@@ -239,6 +239,11 @@ async def test_speaking_over_an_answer(
         assert len(told[0]) < len(STORY)
         assert STORY.startswith(told[0].removesuffix("…"))
         await until(lambda: terminal_of(voice_entry).state is VoiceState.LISTENING)
+        # The log holds what was heard, so the model's next answer knows where it was cut off.
+        assert chat_log_of(hass, voice_entry)[:2] == [
+            ("user", "Tell me a story"),
+            ("assistant", told[0]),
+        ]
     else:
         assert "output_audio_buffer.cleared" not in kinds
         assert told == [STORY]
@@ -360,6 +365,7 @@ async def test_announce_says_the_text_in_a_session_of_its_own(
 async def test_announce_during_a_session_is_said_in_it(
     hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
 ) -> None:
+    events = Events(hass)
     await start(hass)
 
     await hass.services.async_call(
@@ -369,9 +375,21 @@ async def test_announce_during_a_session_is_said_in_it(
         blocking=True,
     )
 
+    call = peer.call()
+    asked = [e["response"] for e in call.received if e["type"] == "response.create"]
+    # Said in the running session, as spoken words only: an announcement may not act, and the
+    # assistant's own instructions (its persona, its language) stay.
+    assert asked[-1]["instructions"].endswith("nothing else: Dinner is ready.")
+    assert "voice assistant for Home Assistant" in asked[-1]["instructions"]
+    assert asked[-1]["tool_choice"] == "none"
+    assert "output_audio_buffer.stopped" in [e["type"] for e in call.sent]
+    assert [e["text"] for e in events.of(EVENT_TRANSCRIPT)] == ["Dinner is ready."]
     assert peer.requests["calls"] == 1
     assert terminal_of(voice_entry).session is not None
     await end(hass)
+
+
+START_MESSAGE = "It is getting dark. Shall I turn on the kitchen light?"
 
 
 async def test_start_conversation_speaks_first_then_listens(
@@ -387,6 +405,7 @@ async def test_start_conversation_speaks_first_then_listens(
     peer.script.rules.append(
         Rule("yes", tool="HassTurnOn", arguments={"name": "Kitchen light"}, then="Done.")
     )
+    events = Events(hass)
     peer.script.hears.append("Yes please")
     yes = await speech_wav("yes please", tmp_path / "yes.wav")
 
@@ -395,7 +414,7 @@ async def test_start_conversation_speaks_first_then_listens(
         "start_conversation",
         {
             "entity_id": satellite(hass),
-            "start_message": "It is getting dark. Shall I turn on the kitchen light?",
+            "start_message": START_MESSAGE,
             "extra_system_prompt": "The user was asked about the kitchen light.",
         },
         blocking=True,
@@ -404,8 +423,15 @@ async def test_start_conversation_speaks_first_then_listens(
     call = peer.call()
     assert "asked about the kitchen light" in call.session["instructions"]
     assert terminal_of(voice_entry).state is VoiceState.LISTENING
+    assert events.of(EVENT_TRANSCRIPT) == [
+        {**events.of(EVENT_TRANSCRIPT)[0], "role": "assistant", "text": START_MESSAGE}
+    ]
     await audio_server.play(yes)
     await until(lambda: hass.states.get("light.kitchen_light").state == "on")
+    # The question is in the conversation's log before the answer to it.
+    await until(lambda: len(chat_log_of(hass, voice_entry)) >= 2)
+    log = chat_log_of(hass, voice_entry)
+    assert log[:2] == [("assistant", START_MESSAGE), ("user", "Yes please")]
     await end(hass)
 
 
@@ -505,10 +531,26 @@ async def test_alsa_through_the_same_server(
         await asyncio.wait_for(speaker.wait_for_sound(windows=10), TIMEOUT)
 
     assert openai_at_peer.call().mic_frames > 0
+    assert await alsa_streams(audio_server) == (1, 1)
     await end(hass)
     assert ended_reasons(events) == ["user_ended"]
     await hass.config_entries.async_unload(entry.entry_id)
     assert openai_at_peer.active_calls == 0
+    assert await alsa_streams(audio_server) == (0, 0), "arecord or aplay outlived its entry"
+
+
+async def alsa_streams(audio_server: AudioServer) -> tuple[int, int]:
+    """Recorders and players of ALSA's PulseAudio plugin (arecord and aplay)."""
+    counts = []
+    for kind in ("source-outputs", "sink-inputs"):
+        streams = json.loads(await audio_server.pactl("-f", "json", "list", kind))
+        counts.append(
+            sum(
+                s["properties"].get("application.name", "").startswith("ALSA plug-in")
+                for s in streams
+            )
+        )
+    return counts[0], counts[1]
 
 
 async def test_a_vanished_peer_ends_the_session_and_frees_the_microphone(
@@ -601,3 +643,294 @@ async def test_the_assistant_says_when_the_session_is_about_to_expire(
     assert "time limit" in asked[0]["response"]["instructions"]
     kinds = [e["type"] for e in peer.all_calls[0].sent]
     assert "output_audio_buffer.stopped" in kinds  # said to its end
+
+
+async def test_a_start_that_fails_leaves_the_terminal_free(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+) -> None:
+    """Whatever makes a start fail, the next start is not refused as busy."""
+    from homeassistant.exceptions import HomeAssistantError
+
+    peer = openai_at_peer
+    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
+    peer.faults.add("calls", HttpFault(503, "overloaded", "Try later."))
+
+    with pytest.raises(HomeAssistantError, match="could not start") as raised:
+        await start(hass)
+    assert raised.value.translation_key == "session_failed"
+    assert terminal_of(entry).last_end_reason == "error"
+
+    await start(hass)
+    assert terminal_of(entry).session is not None
+    await end(hass)
+    await hass.config_entries.async_unload(entry.entry_id)
+    assert peer.active_calls == 0
+
+
+async def test_say_while_a_session_connects_is_said_in_it(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    """Two actions at once: the second waits for the first's session, and speaks in it."""
+    events = Events(hass)
+    peer.connect_delay = 0.5
+    starting = hass.async_create_task(start(hass))
+    await until(lambda: peer.requests["calls"] == 1)
+
+    await hass.services.async_call(
+        DOMAIN, "say", {"entity_id": satellite(hass), "text": "Hello twice."}, blocking=True
+    )
+    await starting
+
+    assert peer.requests["calls"] == 1
+    assert [e["text"] for e in events.of(EVENT_TRANSCRIPT)] == ["Hello twice."]
+    await end(hass)
+
+
+async def test_end_while_connecting_ends_at_once(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    from homeassistant.exceptions import HomeAssistantError
+
+    peer.connect_delay = 0.5
+    starting = hass.async_create_task(start(hass))
+    await until(lambda: peer.requests["calls"] == 1)
+
+    await end(hass)
+
+    with pytest.raises(HomeAssistantError, match="ended before it had started"):
+        await starting
+    assert terminal_of(voice_entry).session is None
+    await hass.async_block_till_done()
+    assert peer.active_calls == 0
+
+
+async def test_a_terminal_whose_sound_comes_back_is_available_again(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    """A kit's Pi that boots after Home Assistant: the terminal notices by itself."""
+    from datetime import timedelta
+
+    from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+    from homeassistant.util import dt as dt_util
+
+    from custom_components.aiy_realtime.terminal import AUDIO_RECHECK
+
+    later = tmp_path / "later"
+    entry = await async_set_up_entry(hass, assistant(), terminal(f"unix:{later}"))
+    assert hass.states.get(satellite(hass)).state == "unavailable"
+
+    later.symlink_to(audio_server.server.removeprefix("unix:"))
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=AUDIO_RECHECK + 1))
+    await until(lambda: hass.states.get(satellite(hass)).state == "idle")
+
+    await start(hass)
+    await end(hass)
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.fixture
+async def echo(audio_server: AudioServer) -> AsyncGenerator[None]:
+    """The kit's speaker heard by its microphone, as on a kit without echo cancellation."""
+    module = await audio_server.pactl(
+        "load-module",
+        "module-loopback",
+        f"source={audio_server.speaker_monitor}",
+        f"sink={audio_server.mic_sink}",
+        "latency_msec=30",
+    )
+    yield
+    await audio_server.pactl("unload-module", module.strip())
+
+
+@pytest.mark.parametrize("voice_entry", [{"terminal": {"half_duplex": True}}], indirect=True)
+async def test_half_duplex_does_not_hear_its_own_voice(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer, echo: None
+) -> None:
+    from custom_components.aiy_realtime.voice_session import VoiceState
+
+    events = Events(hass)
+    await start(hass, greeting=STORY)
+    await until(lambda: terminal_of(voice_entry).state is VoiceState.SPEAKING)
+    await until(lambda: terminal_of(voice_entry).state is VoiceState.LISTENING, timeout=40)
+    await asyncio.sleep(1.5)  # long enough for an echo to be heard, if there were one
+
+    kinds = [e["type"] for e in peer.call().sent]
+    assert "input_audio_buffer.speech_started" not in kinds
+    assert [e["role"] for e in events.of(EVENT_TRANSCRIPT)] == ["assistant"]
+    await end(hass)
+
+
+async def test_ask_question_takes_the_answer_not_its_own_echo(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    echo: None,
+    tmp_path: Path,
+) -> None:
+    """The question, heard back through the kit's own microphone while it plays, is no answer."""
+    events = Events(hass)
+    peer.script.hears.extend(["Shall I start the dishwasher", "No, not now"])
+    answer = await speech_wav("no, not now", tmp_path / "answer.wav")
+
+    async def speak_when_asked() -> None:
+        await until(lambda: any(e["role"] == "assistant" for e in events.of(EVENT_TRANSCRIPT)))
+        await until(lambda: len(events.of(EVENT_TRANSCRIPT)) >= 2)  # the echo, transcribed
+        await audio_server.play(answer)
+
+    speaking = hass.async_create_task(speak_when_asked())
+    result = await hass.services.async_call(
+        "assist_satellite",
+        "ask_question",
+        {
+            "entity_id": satellite(hass),
+            "question": "Shall I start the dishwasher?",
+            "answers": [
+                {"id": "yes", "sentences": ["yes [go ahead]", "sure"]},
+                {"id": "no", "sentences": ["no [not now]", "not now"]},
+            ],
+        },
+        blocking=True,
+        return_response=True,
+    )
+    await speaking
+
+    assert result == {"id": "no", "sentence": "No, not now", "slots": {}}
+
+
+@pytest.mark.parametrize("voice_entry", [{"terminal": {"idle_timeout": 1}}], indirect=True)
+async def test_a_question_nobody_answers_fails_when_the_session_ends(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    from homeassistant.exceptions import HomeAssistantError
+
+    with pytest.raises(HomeAssistantError, match="Nobody answered"):
+        await hass.services.async_call(
+            "assist_satellite",
+            "ask_question",
+            {"entity_id": satellite(hass), "question": "Anyone there?"},
+            blocking=True,
+            return_response=True,
+        )
+
+    assert terminal_of(voice_entry).last_end_reason == "idle_timeout"
+
+
+@pytest.mark.parametrize(
+    "voice_entry",
+    [{"assistant": {"turn_detection": "semantic_vad"}, "terminal": {"idle_timeout": 1}}],
+    indirect=True,
+)
+async def test_a_semantic_vad_session_ends_when_idle_but_not_while_it_speaks(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Semantic VAD has no idle timeout of its own: the client's counts only while it listens,
+    so a greeting far longer than the timeout plays to its end first."""
+    from custom_components.aiy_realtime import voice_session
+
+    monkeypatch.setattr(voice_session, "IDLE_GRACE", 0.0)
+    events = Events(hass)
+    await start(hass, greeting=STORY)
+    detection = peer.call().session["audio"]["input"]["turn_detection"]
+
+    await until(lambda: bool(events.of(EVENT_SESSION_ENDED)), timeout=40)
+
+    assert detection["type"] == "semantic_vad"
+    assert ended_reasons(events) == ["idle_timeout"]
+    assert [e["text"] for e in events.of(EVENT_TRANSCRIPT)] == [STORY]
+
+
+async def test_words_transcribed_after_their_answer_still_reach_the_log(
+    hass: HomeAssistant,
+    lights: None,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    """At OpenAI a transcript may come after the answer: the action does not wait for it, and
+    the words go into the log once they come."""
+    events = Events(hass)
+    peer.script.transcript_delay = 3.0
+    peer.script.rules.append(
+        Rule("kitchen", tool="HassTurnOn", arguments={"name": "Kitchen light"}, then="Done.")
+    )
+    peer.script.hears.append("Turn on the kitchen light")
+    kitchen = await speech_wav("turn on the kitchen light", tmp_path / "kitchen.wav")
+    await start(hass)
+
+    await audio_server.play(kitchen)
+    await until(lambda: hass.states.get("light.kitchen_light").state == "on")
+    assert [e["role"] for e in events.of(EVENT_TRANSCRIPT)] in ([], ["assistant"])
+
+    await until(lambda: [role for role, _ in chat_log_of(hass, voice_entry)][-1:] == ["user"])
+    log = chat_log_of(hass, voice_entry)
+    assert [role for role, _ in log] == ["assistant", "tool_result", "assistant", "user"]
+    assert log[-1] == ("user", "Turn on the kitchen light")
+    assert [(e["role"], e["text"]) for e in events.of(EVENT_TRANSCRIPT)] == [
+        ("assistant", "Done."),
+        ("user", "Turn on the kitchen light"),
+    ]
+    await end(hass)
+
+
+async def test_ending_at_once_keeps_what_was_said_in_the_log(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    """The user's words and what they heard of the answer stay in the conversation's log."""
+    from custom_components.aiy_realtime.voice_session import VoiceState
+
+    peer.script.rules.append(Rule("story", say=STORY))
+    peer.script.hears.append("Tell me a story")
+    ask = await speech_wav("tell me a story", tmp_path / "ask.wav")
+    await start(hass)
+    session = terminal_of(voice_entry).session
+    await audio_server.play(ask)
+    await until(lambda: terminal_of(voice_entry).state is VoiceState.SPEAKING)
+    await asyncio.sleep(0.5)
+
+    await end(hass)
+
+    log = [
+        (c.role, getattr(c, "content", None))
+        for c in hass.data[DATA_CHAT_LOGS][session.conversation_id].content
+        if c.role != "system"
+    ]
+    assert log[0] == ("user", "Tell me a story")
+    assert [role for role, _ in log] == ["user", "assistant"]
+    heard = log[1][1]
+    assert heard
+    assert heard.endswith("…")
+    assert STORY.startswith(heard.removesuffix("…"))
+
+
+async def test_say_right_after_an_end_speaks_in_a_session_of_its_own(
+    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    events = Events(hass)
+    await start(hass)
+    await end(hass)
+
+    await hass.services.async_call(
+        DOMAIN, "say", {"entity_id": satellite(hass), "text": "Hello again."}, blocking=True
+    )
+
+    assert [e["text"] for e in events.of(EVENT_TRANSCRIPT)] == ["Hello again."]
+    assert peer.requests["calls"] == 2
+    await until(lambda: terminal_of(voice_entry).session is None)
+    assert peer.active_calls == 0

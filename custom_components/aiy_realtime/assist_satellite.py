@@ -3,12 +3,12 @@ ask_question actions, spoken by the Realtime model itself (no text-to-speech eng
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, override
 
 from homeassistant.components.assist_pipeline import PipelineEvent
 from homeassistant.components.assist_satellite import (
-    AssistSatelliteAnnouncement,
     AssistSatelliteAnswer,
     AssistSatelliteConfiguration,
     AssistSatelliteEntity,
@@ -24,8 +24,9 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import DOMAIN
 from .entity import TerminalEntity
+from .prompts import say_exactly, you_asked
 from .terminal import VoiceTerminal
-from .voice_session import SAY_EXACTLY, VoiceRequest, VoiceState
+from .voice_session import VoiceRequest, VoiceState
 
 PARALLEL_UPDATES = 0
 ANSWER_WAIT = 60.0
@@ -88,7 +89,8 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_wake_words")
 
     # HA's versions of these resolve the text to a TTS media URL first; here the Realtime model
-    # speaks the text itself, so they take the text as it is.
+    # speaks the text itself (no TTS engine), so they take the text as it is. `media_id` and the
+    # preannounce chime are not played: the terminal plays only what the model says.
 
     @override
     async def async_internal_announce(
@@ -98,13 +100,11 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         preannounce: bool = True,
         preannounce_media_id: str | None = None,
     ) -> None:
-        """Say `message`: in the running session, or in a short session of its own."""
+        """Say `message`: in the running session, or in a short session of its own; returns
+        once it has played."""
+        text = self._text(message)
         async with self._announcing():
-            await self.terminal.async_say(self._text(message))
-
-    @override
-    async def async_announce(self, announcement: AssistSatelliteAnnouncement) -> None:
-        await self.terminal.async_say(announcement.message)
+            await self.terminal.async_say(text)
 
     @override
     async def async_internal_start_conversation(
@@ -115,24 +115,17 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         preannounce: bool = True,
         preannounce_media_id: str | None = None,
     ) -> None:
-        """Start a session whose first words are `start_message`; returns once they played."""
+        """Start a session whose first words are `start_message` (a running one ends first, as
+        HA's satellites cancel what runs); returns once they played, the session listening."""
         text = self._text(start_message)
         async with self._announcing():
+            await self.terminal.async_end(graceful=False)
             session = await self.terminal.async_start(
                 VoiceRequest(
-                    instructions=extra_system_prompt or text,
-                    first_words=SAY_EXACTLY.format(text=text),
+                    instructions=extra_system_prompt or text, first_words=say_exactly(text)
                 )
             )
-            self._conversation_id = session.conversation_id
-            self._extra_system_prompt = extra_system_prompt or text
             await session.first_words_played()
-
-    @override
-    async def async_start_conversation(
-        self, start_announcement: AssistSatelliteAnnouncement
-    ) -> None:
-        await self.async_internal_start_conversation(start_announcement.message)
 
     @override
     async def async_internal_ask_question(
@@ -143,38 +136,26 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         preannounce_media_id: str | None = None,
         answers: list[dict[str, Any]] | None = None,
     ) -> AssistSatelliteAnswer | None:
-        """Ask, listen for the user's answer (transcribed), and match it to `answers`."""
+        """Ask, listen for what the user says once the question has played (not its echo), and
+        match it to `answers`; the session only listens, and ends once answered."""
         text = self._text(question)
-        heard: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        def on_transcript(role: str, said: str) -> None:
-            if role == "user" and not heard.done():
-                heard.set_result(said)
-
         async with self._announcing():
-            unsubscribe = self.terminal.subscribe_transcripts(on_transcript)
-            try:
-                session = await self.terminal.async_start(
-                    VoiceRequest(
-                        instructions=f"You asked the user: {text}",
-                        first_words=SAY_EXACTLY.format(text=text),
-                        listen_only=True,
-                    )
+            await self.terminal.async_end(graceful=False)
+            session = await self.terminal.async_start(
+                VoiceRequest(
+                    instructions=you_asked(text), first_words=say_exactly(text), listen_only=True
                 )
-                try:
-                    async with asyncio.timeout(ANSWER_WAIT):
-                        response_text = await heard
-                except TimeoutError:
-                    response_text = None
-                finally:
-                    await session.end(graceful=False)
+            )
+            try:
+                asked = await session.first_words_played()
+                heard = await session.next_words(after=asked, timeout=ANSWER_WAIT)
             finally:
-                unsubscribe()
-        if response_text is None:
+                await self.terminal.async_end(graceful=False)
+        if heard is None:
             raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_answer")
         if not answers:
-            return AssistSatelliteAnswer(id=None, sentence=response_text)
-        return self._question_response_to_answer(response_text, answers)
+            return AssistSatelliteAnswer(id=None, sentence=heard)
+        return self._question_response_to_answer(heard, answers)
 
     # The integration's own actions (services.py).
 
@@ -198,8 +179,16 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         """Say `text` word for word (in the running session, or in one of its own)."""
         await self.terminal.async_say(self._text(text))
 
-    def _announcing(self) -> _Announcing:
-        return _Announcing(self)
+    @asynccontextmanager
+    async def _announcing(self) -> AsyncIterator[None]:
+        """One announcement at a time, as HA's satellites do (SatelliteBusyError otherwise)."""
+        if self._is_announcing:
+            raise SatelliteBusyError
+        self._is_announcing = True
+        try:
+            yield
+        finally:
+            self._is_announcing = False
 
     @staticmethod
     def _text(message: str | None) -> str:
@@ -207,18 +196,3 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         if not message or not message.strip():
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="text_needed")
         return message.strip()
-
-
-class _Announcing:
-    """One announcement at a time, as HA's satellites do (SatelliteBusyError otherwise)."""
-
-    def __init__(self, satellite: RealtimeSatellite) -> None:
-        self._satellite = satellite
-
-    async def __aenter__(self) -> None:
-        if self._satellite._is_announcing:
-            raise SatelliteBusyError
-        self._satellite._is_announcing = True
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._satellite._is_announcing = False

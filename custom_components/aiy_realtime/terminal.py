@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, template
+from homeassistant.helpers.event import async_call_later
 
 from .assistant import Assistant
 from .const import (
@@ -44,14 +46,17 @@ from .hardware.audio_devices import (
     speaker,
 )
 from .realtime.audio import AudioSink, PcmReader
-from .realtime.errors import RealtimeError
+from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
-from .voice_session import VoiceRequest, VoiceSession, VoiceSetup, VoiceState
+from .voice_session import VoiceRequest, VoiceSession, VoiceSessionEnded, VoiceSetup, VoiceState
 
 if TYPE_CHECKING:
     from . import AiyRealtimeConfigEntry
 
 type TerminalListener = Callable[[], None]
+
+AUDIO_RECHECK = 60.0
+"""Seconds between checks of a terminal whose sound does not work."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,7 @@ class VoiceTerminal:
         self.session: VoiceSession | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
         self._watching: asyncio.Task[None] | None = None
+        self._recheck: CALLBACK_TYPE | None = None
 
         self._listeners: list[TerminalListener] = []
         self._transcript_listeners: list[Callable[[str, str], None]] = []
@@ -169,6 +175,7 @@ class VoiceTerminal:
                     "reason": str(err),
                 },
             )
+            self._recheck_audio_later()
         else:
             if self.audio_problem is not None:
                 LOGGER.info("The sound of %s works again", self.subentry.title)
@@ -176,6 +183,19 @@ class VoiceTerminal:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         self._changed()
         return self.audio_problem is None
+
+    def _recheck_audio_later(self) -> None:
+        """Until the sound works again: a kit's Pi may boot after Home Assistant, a PulseAudio
+        server restart; HA calls no action on an unavailable terminal to find out."""
+        if self._recheck is None:
+            self._recheck = async_call_later(self.hass, AUDIO_RECHECK, self._recheck_audio)
+
+    @callback
+    def _recheck_audio(self, _now: datetime) -> None:
+        self._recheck = None
+        self.entry.async_create_background_task(
+            self.hass, self.async_check_audio(), f"aiy_realtime recheck {self.terminal_id}"
+        )
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -194,7 +214,10 @@ class VoiceTerminal:
             return greeting
 
     async def async_start(self, request: VoiceRequest) -> VoiceSession:
-        """Start a session (one at a time); raises HomeAssistantError with a translated reason."""
+        """Start a session (one at a time); raises HomeAssistantError with a translated reason.
+
+        Whatever fails, the terminal is free again afterwards.
+        """
         async with self._starting:
             if self.session is not None:
                 raise HomeAssistantError(
@@ -202,7 +225,8 @@ class VoiceTerminal:
                     translation_key="terminal_busy",
                     translation_placeholders={"terminal": self.subentry.title},
                 )
-            if not await self.async_check_audio():
+            # Checked at setup and every minute while broken: here only if it was broken.
+            if self.audio_problem is not None and not await self.async_check_audio():
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
                     translation_key="audio_unavailable",
@@ -215,14 +239,10 @@ class VoiceTerminal:
             self.session = session
             try:
                 await session.start()
-            except (RealtimeError, OSError) as err:
+            except BaseException as err:
                 self.session = None
-                LOGGER.warning("A voice session of %s did not start: %s", self.subentry.title, err)
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="session_failed",
-                    translation_placeholders={"terminal": self.subentry.title, "reason": str(err)},
-                ) from err
+                self._failed_to_start(err)
+                raise
         self.hass.bus.async_fire(
             EVENT_SESSION_STARTED,
             {**self._event_data(), "conversation_id": session.conversation_id},
@@ -231,6 +251,27 @@ class VoiceTerminal:
             self.hass, self._watch(session), f"aiy_realtime terminal {self.terminal_id}"
         )
         return session
+
+    def _failed_to_start(self, err: BaseException) -> None:
+        """Say why a start failed, as a translated HomeAssistantError (raised from `err`)."""
+        ended_early = isinstance(err, VoiceSessionEnded)
+        self.last_end_reason = (CloseReason.USER_ENDED if ended_early else CloseReason.ERROR).value
+        self._changed()
+        if isinstance(err, HomeAssistantError) or not isinstance(err, Exception):
+            return
+        placeholders = {"terminal": self.subentry.title, "reason": str(err) or type(err).__name__}
+        if ended_early:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="session_ended_early",
+                translation_placeholders=placeholders,
+            ) from err
+        LOGGER.warning("A voice session of %s did not start: %s", self.subentry.title, err)
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="session_failed",
+            translation_placeholders=placeholders,
+        ) from err
 
     async def _watch(self, session: VoiceSession) -> None:
         reason = await asyncio.shield(session.ended)
@@ -254,18 +295,27 @@ class VoiceTerminal:
             await asyncio.shield(watching)
 
     async def async_say(self, text: str) -> None:
-        """Say `text` in the running session, or in a short session of its own."""
-        if (session := self.session) is not None:
-            await session.say(text)
-            return
+        """Say `text` in the running session, or in a short session of its own (also when the
+        running one is ending: after it has ended)."""
+        async with self._starting:  # a session still connecting is one to say it in
+            session = self.session
+        if session is not None:
+            if await session.say(text):
+                return
+            await asyncio.shield(session.ended)
+            await self._told_ended()
         session = await self.async_start(VoiceRequest())
         try:
             await session.say(text)
         finally:
             await session.end(graceful=False)
+            await self._told_ended()
 
     async def async_close(self) -> None:
         """The entry unloads: end at once, devices released."""
+        if self._recheck is not None:
+            self._recheck()
+            self._recheck = None
         if (session := self.session) is not None:
             await session.end(graceful=False)
             await self._told_ended()

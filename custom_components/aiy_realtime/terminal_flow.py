@@ -126,10 +126,10 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
                     for key in (CONF_PULSE_SERVER, CONF_PULSE_SOURCE, CONF_PULSE_SINK)
                 }
             )
-            if (errors := await self._check()) is None:
+            if (failure := await self._check()) is None:
                 return self._done()
         else:
-            errors = {}
+            failure = None
         self.options.setdefault(CONF_PULSE_SERVER, os.environ.get("PULSE_SERVER", ""))
         devices, problem = await self._devices()
         fields = {
@@ -137,7 +137,7 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
             probatio.Optional(CONF_PULSE_SOURCE): _devices(devices.sources if devices else ()),
             probatio.Optional(CONF_PULSE_SINK): _devices(devices.sinks if devices else ()),
         }
-        return self._form("pulseaudio", fields, errors, problem)
+        return self._form("pulseaudio", fields, failure, problem)
 
     async def async_step_alsa(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """ALSA capture and playback devices of this machine."""
@@ -148,10 +148,10 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
                     for key in (CONF_ALSA_CAPTURE, CONF_ALSA_PLAYBACK)
                 }
             )
-            if (errors := await self._check()) is None:
+            if (failure := await self._check()) is None:
                 return self._done()
         else:
-            errors = {}
+            failure = None
         devices, problem = await self._devices()
         fields = {
             probatio.Required(CONF_ALSA_CAPTURE, default="default"): _devices(
@@ -161,7 +161,7 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
                 devices.sinks if devices else ()
             ),
         }
-        return self._form("alsa", fields, errors, problem)
+        return self._form("alsa", fields, failure, problem)
 
     async def _devices(self) -> tuple[Devices | None, str | None]:
         """What the chosen backend offers, or why it cannot tell."""
@@ -170,25 +170,28 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
         except AudioUnavailable as err:
             return None, str(err)
 
-    async def _check(self) -> dict[str, str] | None:
-        """None when the chosen devices work; the form's errors otherwise."""
+    async def _check(self) -> AudioUnavailable | None:
+        """None when the chosen devices work; why they do not otherwise."""
         try:
             await check(TerminalSettings.backend_of(self.options))
         except AudioUnavailable as err:
-            self._problem = str(err)
-            return {"base": f"audio_{err.reason}"}
+            return err
         return None
 
     def _form(
-        self, step_id: str, fields: dict[Any, Any], errors: dict[str, str], problem: str | None
+        self,
+        step_id: str,
+        fields: dict[Any, Any],
+        failure: AudioUnavailable | None,
+        problem: str | None,
     ) -> SubentryFlowResult:
+        """A backend's form: what the check of the devices found wins over why they could
+        not be listed."""
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
-            errors=errors,
-            description_placeholders={
-                "problem": getattr(self, "_problem", None) or problem or "",
-            },
+            errors={"base": f"audio_{failure.reason}"} if failure else {},
+            description_placeholders={"problem": str(failure) if failure else problem or ""},
         )
 
     def _done(self) -> SubentryFlowResult:

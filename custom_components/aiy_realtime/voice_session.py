@@ -1,5 +1,5 @@
-"""One voice session of a terminal: the microphone to the model, its speech to the speaker, and
-the conversation into Home Assistant's chat log, where its tools run as a typed turn's do."""
+"""One voice session of a terminal: the microphone to the model, its speech to the speaker, from
+the start to whichever end comes (the conversation itself is voice_turns.py's)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
 import logging
+import time
 from typing import Protocol
 
 from homeassistant.components import conversation
@@ -16,36 +17,37 @@ from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import chat_session, llm
 
 from .assistant import Assistant
-from .bridge import ChatBridge, TurnFailed, TurnProgress
+from .bridge import ChatBridge
 from .const import DOMAIN, MAX_TOOL_ROUNDS
-from .conversations import RealtimeConversation, TurnState, current_turn
+from .conversations import RealtimeConversation
 from .instructions import split_prompt
+from .prompts import GOODBYE, TIME_IS_UP, say_exactly
 from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
-from .realtime.errors import RealtimeError
-from .realtime.responses import ResponseResult, Turn
+from .realtime.errors import RealtimeError, RealtimeSessionClosed
+from .realtime.lifecycle import GONE
+from .realtime.responses import Turn
 from .realtime.session import CloseReason, RealtimeSession, SessionEvent, SessionState
 from .realtime.signaling import Signaling
 from .toolset import ToolSet
 from .usage import UsageMeter
+from .voice_turns import VoiceTurns
 
 _LOGGER = logging.getLogger(__name__)
 
-TRANSCRIPT_WAIT = 5.0
-"""Seconds an answer waits for the words it answers before it goes into the log without them."""
-GOODBYE = "The user is leaving: say a short goodbye."
-SAY_EXACTLY = "Say exactly the following to the user, word for word, and nothing else: {text}"
 AUDIO_END_WAIT = 30.0
 """Seconds a goodbye or an announcement may take to play."""
 IDLE_GRACE = 5.0
-"""How much longer than the server's own idle timeout the client waits before it ends."""
+"""How much longer than the server's own idle timeout the client waits, listening, before it
+ends the session itself (semantic VAD has no idle timeout of its own)."""
 SESSION_LIMIT = 60 * 60.0
 """Seconds OpenAI lets a Realtime session last; then it ends it (`session_expired`)."""
 EXPIRY_NOTICE = 45.0
 """Seconds before that limit the assistant says so and ends the session itself."""
-TIME_IS_UP = (
-    "This conversation has reached its time limit: tell the user so in one short sentence, "
-    "and say goodbye."
-)
+ECHO_TAIL = 0.3
+"""Seconds a half-duplex microphone stays muted after the local player emptied its queue: what
+the player itself still holds (its latency) plus the room's echo."""
+STOP_WAIT = 5.0
+"""Seconds an ending session waits for the turn in hand to reach the chat log."""
 
 
 class VoiceState(StrEnum):
@@ -85,6 +87,10 @@ class VoiceListener(Protocol):
     def on_transcript(self, role: str, text: str) -> None: ...
 
 
+class VoiceSessionEnded(Exception):
+    """The session was ended before it had started."""
+
+
 @dataclass(frozen=True, slots=True)
 class VoiceRequest:
     """What a start asked for."""
@@ -93,8 +99,6 @@ class VoiceRequest:
     """Said to the model for this session only (an automation's context)."""
     first_words: str | None = None
     """Instructions for the first response: the greeting, or what to say exactly."""
-    conversation_id: str | None = None
-    """Continue this conversation (its chat log) rather than start a new one."""
     listen_only: bool = False
     """Hear and transcribe the user, never answer by itself (a question an automation asks)."""
 
@@ -140,53 +144,70 @@ class GatedReader:
 
 
 class VoiceSession:
-    """Runs until it ends, for whatever reason; `ended` says which."""
+    """Runs from `start` until it ends, for whatever reason; `ended` says which."""
 
     def __init__(self, setup: VoiceSetup, request: VoiceRequest, listener: VoiceListener) -> None:
         self._setup = setup
         self._request = request
         self._listener = listener
-        self.conversation_id = request.conversation_id
+        self.conversation_id: str | None = None
         self.ended: asyncio.Future[CloseReason] = asyncio.get_running_loop().create_future()
         self._session: RealtimeSession | None = None
-        self._bridge: ChatBridge | None = None
+        self._turns: VoiceTurns | None = None
         self._mic: PcmSourceTrack | None = None
         self._gate: GatedReader | None = None
-        self._turns: asyncio.Queue[tuple[Turn, list[str]]] = asyncio.Queue()
-        self._committed: list[str] = []
-        self._heard: dict[str, asyncio.Future[str | None]] = {}
         self._worker: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
-        self._idle: asyncio.TimerHandle | None = None
-        self._expiry: asyncio.TimerHandle | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._first: Turn | None = None
+        self._ending = False
+        self._instructions = ""
 
     @property
     def session(self) -> RealtimeSession | None:
         return self._session
 
+    @property
+    def turns(self) -> VoiceTurns | None:
+        return self._turns
+
+    @property
+    def accepting(self) -> bool:
+        """Connected and not ending: what is asked now will be said."""
+        return not self._ending and self._session is not None and self._session.alive
+
     # -- start ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect with the microphone live; the first words (if any) are on their way."""
+        """Connect with the microphone live; the first words (if any) are on their way.
+
+        Raises VoiceSessionEnded when `end` came first, and whatever connecting raised.
+        """
         self._listener.on_state(VoiceState.CONNECTING)
         try:
             await self._start()
-        except BaseException:
+        except BaseException as err:
             await self._release()
-            self._listener.on_state(VoiceState.ERROR)
+            self._listener.on_state(VoiceState.IDLE if self._ending else VoiceState.ERROR)
             if not self.ended.done():
-                self.ended.set_result(CloseReason.ERROR)
+                self.ended.set_result(CloseReason.USER_ENDED if self._ending else CloseReason.ERROR)
+            if (
+                self._ending
+                and isinstance(err, Exception)
+                and not isinstance(err, VoiceSessionEnded)
+            ):
+                # Whatever connecting ran into, it was because the session was being ended.
+                raise VoiceSessionEnded from err
             raise
+
+        turns = self._turns
+        assert turns is not None
         self._worker = self._setup.hass.async_create_background_task(
-            self._work(), f"aiy_realtime voice {self.conversation_id}"
+            self._work(turns), f"aiy_realtime voice {self.conversation_id}"
         )
         if self._request.first_words:
             self._first = self.speak(self._request.first_words)
-        self._restart_idle_timer()
-        self._expiry = asyncio.get_running_loop().call_later(
-            SESSION_LIMIT - EXPIRY_NOTICE, self._time_is_up
-        )
+        self._timer("expiry", SESSION_LIMIT - EXPIRY_NOTICE, self._time_is_up)
 
     async def _start(self) -> None:
         setup = self._setup
@@ -194,12 +215,13 @@ class VoiceSession:
         self._gate = GatedReader(route.microphone())
         self._mic = PcmSourceTrack(self._gate, rate=route.rate)
         with (
-            chat_session.async_get_chat_session(setup.hass, self.conversation_id) as chat,
+            chat_session.async_get_chat_session(setup.hass, None) as chat,
             conversation.async_get_chat_log(setup.hass, chat) as chat_log,
         ):
             self.conversation_id = chat.conversation_id
             await self._provide_llm_data(chat_log)
             instructions, context = split_prompt(_system_prompt(chat_log))
+            self._instructions = instructions
             toolset = ToolSet.from_api(chat_log.llm_api)
             session = RealtimeSession(
                 setup.signaling(),
@@ -214,20 +236,31 @@ class VoiceSession:
                 connect_timeout=setup.connect_timeout,
             )
             self._session = session
+            if self._ending:
+                raise VoiceSessionEnded
             session.subscribe(self._on_event)
             await session.start()
+            if self._ending:
+                raise VoiceSessionEnded
             realtime = RealtimeConversation(
                 (setup.assistant_id, chat.conversation_id), session, toolset
             )
-            self._bridge = ChatBridge(
+            bridge = ChatBridge(
                 realtime,
                 setup.agent_id,
                 on_usage=setup.meter.record,
                 max_tool_rounds=MAX_TOOL_ROUNDS,
-                spoken=self._spoken,
             )
-            # What the conversation already holds (an announcement that started it).
-            self._bridge.tell(chat_log, context)
+            self._turns = VoiceTurns(
+                setup.hass,
+                session,
+                bridge,
+                conversation_id=chat.conversation_id,
+                provide_llm_data=self._provide_llm_data,
+                on_transcript=self._listener.on_transcript,
+            )
+            bridge.spoken = self._turns.spoken
+            bridge.tell(chat_log, context)
 
     async def _provide_llm_data(self, chat_log: conversation.ChatLog) -> None:
         setup = self._setup
@@ -248,35 +281,69 @@ class VoiceSession:
     # -- what callers do -----------------------------------------------------------------------
 
     def speak(self, instructions: str) -> Turn:
-        """Ask for a spoken response with these instructions; it goes into the log as heard."""
-        assert self._session is not None
-        turn = self._session.create_response(instructions=instructions, run_tools=False)
-        self._turns.put_nowait((turn, []))
+        """A spoken response to these instructions, on top of the assistant's own (its persona
+        and language stay); it may not act (`tool_choice: none`). Raises
+        RealtimeSessionClosed when the session no longer takes requests."""
+        session, turns = self._session, self._turns
+        if session is None or turns is None or not session.alive:
+            raise RealtimeSessionClosed("the voice session is not running")
+        turn = session.create_response(
+            instructions=f"{self._instructions}\n\n{instructions}".strip(),
+            tool_choice="none",
+            run_tools=False,
+        )
+        turns.asked(turn)
         return turn
 
-    async def say(self, text: str) -> None:
-        """Say `text` word for word; returns once it has played (or the session ended)."""
-        turn = self.speak(SAY_EXACTLY.format(text=text))
-        await self._played(turn)
+    async def say(self, text: str) -> bool:
+        """Say `text` word for word; True once it has played, False if the session could not
+        take it (it is ending)."""
+        if not self.accepting:
+            return False
+        try:
+            await self._played(self.speak(say_exactly(text)))
+        except RealtimeError:
+            return False
+        return True
 
-    async def first_words_played(self) -> None:
-        """Wait until the first words (a greeting, an announcement) have played."""
+    async def first_words_played(self) -> float:
+        """Wait until the first words (a greeting, a question) have played; when that was."""
         if self._first is not None:
             await self._played(self._first)
+        return time.monotonic()
+
+    async def next_words(self, after: float, timeout: float) -> str | None:
+        """The user's words begun at `after` or later; None after `timeout` or at the end."""
+        turns = self._turns
+        if turns is None:
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                return await turns.next_words(after)
+        except TimeoutError:
+            return None
 
     async def end(self, *, graceful: bool) -> None:
-        """End the session: after a goodbye that plays to its end, or at once."""
+        """End the session: after a goodbye that plays to its end, or at once; also while it
+        is still connecting. Returns once it has ended."""
+        was_ending, self._ending = self._ending, True
+        session = self._session
+        if session is not None and session.state not in GONE and not was_ending:
+            if graceful and session.alive:
+                await self._say_goodbye(GOODBYE, CloseReason.USER_ENDED)
+            else:
+                with contextlib.suppress(RealtimeError):
+                    session.interrupt()
+                await session.close(CloseReason.USER_ENDED)
+        await asyncio.shield(self.ended)
+
+    async def _say_goodbye(self, instructions: str, reason: CloseReason) -> None:
         session = self._session
         if session is None or not session.alive:
-            await self._wait_ended()
             return
-        if graceful:
-            await self._say_goodbye(GOODBYE, CloseReason.USER_ENDED)
-        else:
-            with contextlib.suppress(RealtimeError):
-                session.interrupt()
-            await session.close(CloseReason.USER_ENDED)
-        await self._wait_ended()
+        with contextlib.suppress(RealtimeError):
+            await self._played(self.speak(instructions))
+        await session.close(reason)
 
     async def _played(self, turn: Turn) -> None:
         """Wait until the turn has been answered and its audio has stopped playing."""
@@ -287,144 +354,98 @@ class VoiceSession:
                 await turn.result()
                 await session.wait_audio_done(AUDIO_END_WAIT)
 
-    async def _wait_ended(self) -> None:
-        await asyncio.shield(self.ended)
-
     # -- what the session says -----------------------------------------------------------------
 
     def _on_event(self, event: SessionEvent) -> None:
+        turns = self._turns
         match event.kind:
             case "state":
                 self._on_state(event.data)
+            case _ if turns is None:
+                return
             case "input_committed":
-                self._committed.append(event.data.item_id)
-                self._heard.setdefault(event.data.item_id, _future())
+                turns.committed(event.data.item_id)
+            case "speech_started":
+                turns.speech_started(event.data.item_id)
+                self._cancel("idle")
+            case "speech_stopped":
+                self._count_idle()
             case "user_transcript" if event.data.type.endswith(".completed"):
-                text = event.data.transcript.strip()
-                self._transcribed(event.data.item_id, text)
-                if text:
-                    self._listener.on_transcript("user", text)
+                turns.transcribed(event.data.item_id, event.data.transcript.strip())
             case "user_transcript_failed":
-                self._transcribed(event.data.item_id, None)
+                turns.transcribed(event.data.item_id, None)
             case "server_turn":
-                users, self._committed = self._committed, []
-                self._turns.put_nowait((event.data, users))
-                self._restart_idle_timer()
-            case "speech_started" | "response_done":
-                self._restart_idle_timer()
+                turns.server_turn(event.data)
             case "input_timeout":
-                self._end_soon(CloseReason.IDLE_TIMEOUT)
+                self._end_at_once(CloseReason.IDLE_TIMEOUT)
 
     def _on_state(self, state: SessionState) -> None:
-        if self._gate is not None and self._setup.half_duplex:
-            # Without echo cancellation, a kit hears itself: deaf while it speaks.
-            self._gate.open = state is not SessionState.SPEAKING
         if state is SessionState.CLOSED:
             if self._finishing is None:
                 self._finishing = self._setup.hass.async_create_background_task(
                     self._finish(), f"aiy_realtime voice end {self.conversation_id}"
                 )
-        elif (voice := _STATES.get(state)) is not None:
+            return
+        if self._setup.half_duplex:
+            self._gate_mic(state)
+        if state is SessionState.LISTENING:
+            self._count_idle()
+        else:
+            self._cancel("idle")
+        if (voice := _STATES.get(state)) is not None:
             self._listener.on_state(voice)
 
-    def _transcribed(self, item_id: str, text: str | None) -> None:
-        waiter = self._heard.setdefault(item_id, _future())
-        if not waiter.done():
-            waiter.set_result(text)
+    def _gate_mic(self, state: SessionState) -> None:
+        """Half duplex: without echo cancellation a kit hears itself, so the microphone is
+        deaf while it speaks, and until the player has played what it still holds."""
+        gate = self._gate
+        if gate is None:
+            return
+        if state is SessionState.SPEAKING:
+            self._cancel("unmute")
+            gate.open = False
+            return
+        if gate.open or "unmute" in self._timers:
+            return
+        pump = self._session.audio_pump if self._session is not None else None
+        queued = pump.queued_ms / 1000 if pump is not None else 0.0
+        self._timer("unmute", queued + ECHO_TAIL, self._unmute)
 
-    async def _spoken(self, result: ResponseResult) -> str:
-        """What the user heard of a spoken answer: all of it, or up to where they spoke.
+    def _unmute(self) -> None:
+        if self._gate is not None:
+            self._gate.open = True
 
-        An answer that acts goes into the log at once, so that its actions run while it is
-        said; a spoken-only one once it has played, as heard.
-        """
+    # -- timers and ends -----------------------------------------------------------------------
+
+    def _timer(self, name: str, seconds: float, action: Callable[[], None]) -> None:
+        self._cancel(name)
+
+        def fire() -> None:
+            self._timers.pop(name, None)
+            action()
+
+        self._timers[name] = asyncio.get_running_loop().call_later(seconds, fire)
+
+    def _cancel(self, name: str) -> None:
+        if (timer := self._timers.pop(name, None)) is not None:
+            timer.cancel()
+
+    def _count_idle(self) -> None:
+        """Nobody speaks and nothing is said: after the idle timeout (and a grace, for the
+        server's own to come first) the session ends."""
         session = self._session
-        assert session is not None
-        text = result.transcript or result.text
-        if not result.tool_calls:
-            await session.playback.finished(result.response_id, AUDIO_END_WAIT)
-            text = session.playback.heard(result.response_id, text)
-
-        if text:
-            self._listener.on_transcript("assistant", text)
-        return text
-
-    # -- turns ---------------------------------------------------------------------------------
-
-    async def _work(self) -> None:
-        """Put each turn into the chat log in the conversation's order: the user's words (once
-        transcribed), then the answer, its tool calls run through the log."""
-        while True:
-            turn, users = await self._turns.get()
-            texts = [await self._words_of(item) for item in users]
-            state = TurnState()
-            await self._answer(turn, texts, state)
-            if state.end_requested:
-                await self._played_out()
-                session = self._session
-                if session is not None:
-                    await session.close(CloseReason.MODEL_ENDED)
-                return
-
-    async def _words_of(self, item_id: str) -> str | None:
-        waiter = self._heard.setdefault(item_id, _future())
-        try:
-            async with asyncio.timeout(TRANSCRIPT_WAIT):
-                return await asyncio.shield(waiter)
-        except TimeoutError:
-            _LOGGER.debug("no transcript of %s in time; the answer goes in without it", item_id)
-            return None
-        finally:
-            self._heard.pop(item_id, None)
-
-    async def _answer(self, turn: Turn, texts: list[str | None], state: TurnState) -> None:
-        bridge = self._bridge
-        assert bridge is not None
-        hass = self._setup.hass
-        with (
-            chat_session.async_get_chat_session(hass, self.conversation_id) as chat,
-            conversation.async_get_chat_log(hass, chat) as chat_log,
-        ):
-            self.conversation_id = chat.conversation_id
-            await self._provide_llm_data(chat_log)
-            for text in texts:
-                if text:
-                    content = conversation.UserContent(text)
-                    chat_log.async_add_user_content(content)
-                    bridge.realtime.mark_seen(content)
-            token = current_turn.set(state)
-            try:
-                await bridge.answer(turn, chat_log, TurnProgress())
-            except TurnFailed as err:
-                # Spoken over before a word played, or the model failed: the session goes on.
-                _LOGGER.debug("a voice turn ended without an answer: %s", err)
-            except RealtimeError as err:
-                _LOGGER.debug("a voice turn could not be answered: %s", err)
-            finally:
-                current_turn.reset(token)
-
-    async def _played_out(self) -> None:
-        session = self._session
-        if session is not None:
-            await session.wait_audio_done(AUDIO_END_WAIT)
-
-    # -- the end -------------------------------------------------------------------------------
-
-    def _restart_idle_timer(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        if self._setup.idle_timeout:
-            self._idle = asyncio.get_running_loop().call_later(
-                self._setup.idle_timeout + IDLE_GRACE, self._end_soon, CloseReason.IDLE_TIMEOUT
+        if session is not None and session.state is SessionState.LISTENING:
+            self._timer(
+                "idle",
+                self._setup.idle_timeout + IDLE_GRACE,
+                lambda: self._end_at_once(CloseReason.IDLE_TIMEOUT),
             )
 
-    def _end_soon(self, reason: CloseReason) -> None:
+    def _end_at_once(self, reason: CloseReason) -> None:
         session = self._session
-        if session is None or not session.alive:
+        if session is None or session.state in GONE:
             return
-        if reason is CloseReason.IDLE_TIMEOUT and session.state is SessionState.SPEAKING:
-            self._restart_idle_timer()  # never cut an answer short for being idle
-            return
+        self._ending = True
         with contextlib.suppress(RealtimeError):
             session.interrupt()
         self._setup.hass.async_create_background_task(
@@ -433,35 +454,48 @@ class VoiceSession:
 
     def _time_is_up(self) -> None:
         """Say so before OpenAI ends the session mid-word, then end it."""
+        self._ending = True
         self._setup.hass.async_create_background_task(
             self._say_goodbye(TIME_IS_UP, CloseReason.EXPIRED),
             f"aiy_realtime voice expiry {self.conversation_id}",
         )
 
-    async def _say_goodbye(self, instructions: str, reason: CloseReason) -> None:
-        session = self._session
-        if session is None or not session.alive:
-            return
-        with contextlib.suppress(RealtimeError):
-            await self._played(self.speak(instructions))
-        await session.close(reason)
+    async def _work(self, turns: VoiceTurns) -> None:
+        """The session's turns, until it ends; a goodbye of the model's own ends it too."""
+        ended = asyncio.ensure_future(turns.end_requested.wait())
+        running = asyncio.ensure_future(turns.run())
+        try:
+            await asyncio.wait({ended, running}, return_when=asyncio.FIRST_COMPLETED)
+            if turns.end_requested.is_set() and (session := self._session) is not None:
+                self._ending = True
+                await session.wait_audio_done(AUDIO_END_WAIT)
+                await session.close(CloseReason.MODEL_ENDED)
+            await running
+        finally:
+            ended.cancel()
+            if not running.done():
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
 
     async def _finish(self) -> None:
         session = self._session
         reason = (session.close_reason if session else None) or CloseReason.ERROR
-        for timer in (self._idle, self._expiry):
-            if timer is not None:
-                timer.cancel()
-
+        self._ending = True
+        for name in list(self._timers):
+            self._cancel(name)
+        if self._turns is not None:
+            self._turns.stop()
         worker, self._worker = self._worker, None
-        if worker is not None and worker is not asyncio.current_task():
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        if worker is not None:
+            # The turn in hand reaches the chat log (its session closed under it); then it stops.
+            try:
+                await asyncio.wait_for(asyncio.shield(worker), STOP_WAIT)
+            except TimeoutError:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
         await self._release()
-        for waiter in self._heard.values():
-            if not waiter.done():
-                waiter.set_result(None)
         self._listener.on_state(VoiceState.IDLE)
         if not self.ended.done():
             self.ended.set_result(reason)
@@ -479,7 +513,3 @@ class VoiceSession:
 def _system_prompt(chat_log: conversation.ChatLog) -> str:
     system = chat_log.content[0]
     return system.content or "" if isinstance(system, conversation.SystemContent) else ""
-
-
-def _future() -> asyncio.Future[str | None]:
-    return asyncio.get_running_loop().create_future()

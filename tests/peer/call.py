@@ -457,7 +457,7 @@ class PeerCall:
                 )
                 reply = ""
             elif request.get("instructions"):
-                reply = str(request["instructions"])
+                reply = self.script.reply_to_instructions(str(request["instructions"]))
             elif tool_output is not None and rule is not None and not rule.repeat:
                 reply = rule.reply_after(tool_output.get("output", ""))
             elif rule is not None and rule.tool is not None:

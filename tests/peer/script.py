@@ -67,6 +67,16 @@ class Script:
     def rule_for(self, user_text: str) -> Rule | None:
         return next((r for r in self.rules if r.when.lower() in user_text.lower()), None)
 
+    def reply_to_instructions(self, instructions: str) -> str:
+        """What the pretend model says when a response brings its own instructions: the text it
+        is told to say word for word, else the last paragraph (what was asked on top of the
+        session's instructions, which come first)."""
+        asked = instructions.rsplit("\n\n", 1)[-1].strip()
+        marker = "word for word, and nothing else:"
+        if marker in asked:
+            return asked.split(marker, 1)[1].strip()
+        return asked
+
     def reply(self, user_text: str) -> str:
         rule = self.rule_for(user_text)
         if rule is not None and rule.say is not None:

@@ -206,3 +206,32 @@ async def test_a_session_created_newer_than_the_sdk_still_starts_the_session(
     assert session.state is SessionState.READY
     assert (await session.ask("hello")).text == "You said: hello"
     peer.call().violations.clear()
+
+
+async def test_what_arrives_while_closing_starts_nothing(
+    make_session: Factory, peer: LocalRealtimePeer
+) -> None:
+    """A response the server starts as the session closes (after an idle timeout, say) must
+    not leave a turn that nobody will ever finish."""
+    started: list[object] = []
+    session = make_session(
+        SessionConfig(model="gpt-realtime", output_modality="text", turn_detection=server_vad())
+    )
+    session.subscribe(lambda e: started.append(e.data) if e.kind == "server_turn" else None)
+    await session.start()
+    transport = session._transport
+    hang_up = transport.close
+
+    async def slow_hang_up() -> None:  # the window in which events still arrive
+        await asyncio.sleep(0.3)
+        await hang_up()
+
+    transport.close = slow_hang_up  # type: ignore[method-assign]
+
+    closing = asyncio.ensure_future(session.close())
+    await asyncio.sleep(0)
+    peer.call().start_server_response(say="Are you still there?")
+    await closing
+
+    assert "response.created" in [e["type"] for e in peer.all_calls[0].sent]
+    assert started == []

@@ -85,11 +85,15 @@ def response_create(
     instructions: str | None = None,
     output_modality: OutputModality | None = None,
     max_output_tokens: int | Literal["inf"] | None = None,
+    tool_choice: Literal["none", "auto", "required"] | None = None,
     metadata: dict[str, str] | None = None,
 ) -> ResponseCreateEventParam:
     response: RealtimeResponseCreateParamsParam = {}
     if instructions is not None:
         response["instructions"] = instructions
+    if tool_choice is not None:
+        response["tool_choice"] = tool_choice
+
     if output_modality is not None:
         response["output_modalities"] = [output_modality]
     if max_output_tokens is not None:

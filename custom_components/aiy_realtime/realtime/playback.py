@@ -47,6 +47,13 @@ class Playback:
             span.whole = whole
             span.finished.set()
 
+    def close(self) -> None:
+        """The session ended: no audio will stop or clear any more, so nobody waits for it."""
+        for span in self._spans.values():
+            if span.ended is None:
+                span.ended = time.monotonic()
+            span.finished.set()
+
     async def finished(self, response_id: str, timeout: float) -> None:
         """Until the response's audio stopped or was cleared (at once if it never started)."""
         span = self._spans.get(response_id)

@@ -76,6 +76,7 @@ class ResponseQueue:
         instructions: str | None = None,
         output_modality: OutputModality | None = None,
         max_output_tokens: int | Literal["inf"] | None = None,
+        tool_choice: Literal["none", "auto", "required"] | None = None,
         first: bool = False,
     ) -> None:
         """Queue a `response.create` for `turn`; `first` puts it ahead of the line (a tool round:
@@ -85,6 +86,7 @@ class ResponseQueue:
             instructions=instructions,
             output_modality=output_modality,
             max_output_tokens=max_output_tokens,
+            tool_choice=tool_choice,
             metadata={REQUEST_KEY: request_id},
         )
         request = _Request(request_id, event, turn)

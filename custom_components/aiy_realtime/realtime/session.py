@@ -235,8 +235,10 @@ class RealtimeSession(ServerEventHandling):
             await self._pump.close()
             self._pump = None
         self._audio_idle.set()
+        self.playback.close()
         self._speaking = False
         self._set_state(SessionState.CLOSED)
+
         self._closed.set()
         _LOGGER.debug("session closed: %s %s", reason, self.close_detail or "")
 
@@ -259,7 +261,10 @@ class RealtimeSession(ServerEventHandling):
             raise
 
     def _on_message(self, message: str) -> None:
-        self._route(message, self._routes)
+        # Once closing, what still arrives could only start what nobody would finish (a
+        # response's turn after every turn was ended).
+        if self._state not in GONE:
+            self._route(message, self._routes)
 
     def _on_remote_audio(self, track: MediaStreamTrack) -> None:
         # The transport hands audio over only when there is a speaker to play it.
@@ -310,6 +315,7 @@ class RealtimeSession(ServerEventHandling):
         instructions: str | None = None,
         output_modality: OutputModality | None = None,
         max_output_tokens: int | Literal["inf"] | None = None,
+        tool_choice: Literal["none", "auto", "required"] | None = None,
         run_tools: bool = True,
     ) -> Turn:
         """Ask for a response; queued while another is active.
@@ -326,6 +332,7 @@ class RealtimeSession(ServerEventHandling):
             instructions=instructions,
             output_modality=output_modality,
             max_output_tokens=max_output_tokens,
+            tool_choice=tool_choice,
         )
         self._settle_state()
         return turn
