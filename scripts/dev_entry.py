@@ -4,6 +4,10 @@
 `openai`: an entry titled "AIY Realtime" with the key in $OPENAI_API_KEY.
 Switching modes changes the one entry in place, so its agent and entity ids stay.
 `--port N` (default 8123): HA's web server listens on 127.0.0.1:N only.
+`--pulse-server unix:/…/native` (with `--pulse-source`, `--pulse-sink`; empty: the server's
+defaults): a voice terminal "Demo terminal" on that PulseAudio server, speaking with the entry's
+first assistant; kept and switched in place like the entry. Without a server an existing one is
+left as it is (Home Assistant then reports that its sound does not work).
 Run before HA starts: it edits HA's own storage files, in HA's own formats (ConfigEntry.as_dict,
 the http store's stable/pending slots).
 """
@@ -11,6 +15,7 @@ the http store's stable/pending slots).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
@@ -44,21 +49,35 @@ from homeassistant.config_entries import (  # noqa: E402
     STORAGE_VERSION,
     STORAGE_VERSION_MINOR,
     ConfigEntry,
+    ConfigSubentry,
 )
 from homeassistant.util import dt as dt_util  # noqa: E402
 from homeassistant.util.ulid import ulid_now  # noqa: E402
 
 from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import (  # noqa: E402
+    BACKEND_PULSEAUDIO,
+    CONF_ASSISTANT,
+    CONF_AUDIO_BACKEND,
     CONF_ENDPOINT,
     CONF_ENDPOINT_URL,
+    CONF_HALF_DUPLEX,
+    CONF_IDLE_TIMEOUT,
+    CONF_PULSE_SERVER,
+    CONF_PULSE_SINK,
+    CONF_PULSE_SOURCE,
     DEFAULT_TITLE,
     DOMAIN,
+    SUBENTRY_ASSISTANT,
+    SUBENTRY_TERMINAL,
 )
 
 STORAGE = ROOT / "config" / ".storage"
 OFFLINE_TITLE = f"{DEFAULT_TITLE} (offline demo)"
 OFFLINE_KEY = "sk-offline-demo"
+TERMINAL_TITLE = "Demo terminal"
+TERMINAL_IDLE_TIMEOUT = 60
+"""Seconds of silence before the demo's session ends: time to type a `scripts/say`."""
 
 
 def wanted(mode: str, url: str | None) -> tuple[str, dict[str, Any]]:
@@ -178,7 +197,69 @@ def bind_http(host: str, port: int) -> None:
     print(f"[develop] HA listens on http://{host}:{port} (its http store)", file=sys.stderr)
 
 
-def main(mode: str, url: str | None) -> None:
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """Where the demo terminal's sound is: a PulseAudio server, its source and its sink."""
+
+    server: str
+    source: str = ""
+    sink: str = ""
+
+
+def keep_terminal(entry: dict[str, Any], pulse: Pulse | None) -> str | None:
+    """The entry's "Demo terminal" on `pulse`, added or switched in place; what was done, to
+    tell the developer."""
+    subentries: list[dict[str, Any]] = entry.setdefault("subentries", [])
+    assistants = [s["subentry_id"] for s in subentries if s["subentry_type"] == SUBENTRY_ASSISTANT]
+    ours = next(
+        (
+            s
+            for s in subentries
+            if s["subentry_type"] == SUBENTRY_TERMINAL and s["title"] == TERMINAL_TITLE
+        ),
+        None,
+    )
+    if pulse is None:
+        if ours is None:
+            return None
+        return (
+            f"kept the voice terminal {TERMINAL_TITLE!r} as it was: no sound server this run, "
+            "so Home Assistant reports that its sound does not work"
+        )
+    if not assistants:
+        print(f"[develop] no assistant in the entry: no {TERMINAL_TITLE!r}", file=sys.stderr)
+        return None
+    sound = {
+        CONF_AUDIO_BACKEND: BACKEND_PULSEAUDIO,
+        CONF_PULSE_SERVER: pulse.server,
+        CONF_PULSE_SOURCE: pulse.source,
+        CONF_PULSE_SINK: pulse.sink,
+    }
+    if ours is None:
+        subentry = ConfigSubentry(
+            data=MappingProxyType(
+                {
+                    CONF_ASSISTANT: assistants[0],
+                    **sound,
+                    CONF_IDLE_TIMEOUT: TERMINAL_IDLE_TIMEOUT,
+                    CONF_HALF_DUPLEX: False,
+                }
+            ),
+            subentry_type=SUBENTRY_TERMINAL,
+            title=TERMINAL_TITLE,
+            unique_id=None,
+        )
+        subentries.append(json.loads(json.dumps(subentry.as_dict())))
+        return f"added the voice terminal {TERMINAL_TITLE!r} on {pulse.server}"
+    # What a developer changed in the UI (timeout, half duplex) stays; the sound follows the run.
+    data = ours["data"]
+    if data.get(CONF_ASSISTANT) not in assistants:
+        data[CONF_ASSISTANT] = assistants[0]
+    data.update(sound)
+    return f"switched the voice terminal {TERMINAL_TITLE!r} to {pulse.server}"
+
+
+def main(mode: str, url: str | None, pulse: Pulse | None = None) -> None:
     path = STORAGE / STORAGE_KEY
     if path.exists():
         stored = json.loads(path.read_text())
@@ -217,10 +298,14 @@ def main(mode: str, url: str | None) -> None:
         entries.append(json.loads(json.dumps(entry.as_dict(), default=str)))
         entry_id = entry.entry_id
         action = "added"
+    ours_now = next(e for e in entries if e["entry_id"] == entry_id)
+    terminal = keep_terminal(ours_now, pulse)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(stored, indent=2))
     prefer_our_pipeline(agent_entity(entry_id))
     print(f"[develop] {action} the config entry {title!r}; Assist uses it", file=sys.stderr)
+    if terminal:
+        print(f"[develop] {terminal}", file=sys.stderr)
 
 
 if __name__ == "__main__":
@@ -228,6 +313,12 @@ if __name__ == "__main__":
     parser.add_argument("mode", choices=["offline", "openai"])
     parser.add_argument("url", nargs="?", help="offline: the local peer's base URL")
     parser.add_argument("--port", type=int, default=8123, help="HA's port on 127.0.0.1")
+    parser.add_argument("--pulse-server", help="a voice terminal on this PulseAudio server")
+    parser.add_argument("--pulse-source", default="", help="its microphone (empty: default)")
+    parser.add_argument("--pulse-sink", default="", help="its speaker (empty: default)")
     args = parser.parse_args()
     bind_http("127.0.0.1", args.port)
-    main(args.mode, args.url)
+    pulse = (
+        Pulse(args.pulse_server, args.pulse_source, args.pulse_sink) if args.pulse_server else None
+    )
+    main(args.mode, args.url, pulse)

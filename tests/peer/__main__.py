@@ -1,7 +1,8 @@
 """Serve the local Realtime peer: `python -m tests.peer [--port N] [--demo]`.
 
 For offline development (scripts/develop) and for benchmarks that keep it in its own process.
-Prints `ready <base URL>` once it listens.
+Prints `ready <base URL>` once it listens. With `--demo` it is the pretend model of demo.py;
+`POST /_peer/hear` (test-only, see http.py) tells it what the next speech it hears means.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 
 import aioice.ice
 
-from .demo import demo_script
+from .demo import use_demo
 from .http import VALID_KEY, LocalRealtimePeer
 
 
@@ -23,7 +24,7 @@ async def serve(args: argparse.Namespace) -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # type: ignore[assignment]
     peer = LocalRealtimePeer(args.key, keep_calls=False, quiet_when_idle=args.quiet_when_idle)
     if args.demo:
-        peer.script = demo_script()
+        use_demo(peer)
     await peer.start(port=args.port)
     print(f"ready {peer.base_url}", flush=True)
     stop = asyncio.Event()

@@ -1,12 +1,25 @@
-"""A pretend model for offline development: it turns things on and off, and says goodbye."""
+"""A pretend model for offline development: it turns things on and off, and says goodbye.
+
+In a voice session (the demo terminal of scripts/develop) it also greets, says what it is asked
+to say (announcements, `start_conversation`) and says goodbye when the session ends. What the
+user said comes from `Script.hears`: nobody speaks into the demo's null-sink microphone, so
+`scripts/say` tells the peer (`POST /_peer/hear`) what the next speech it hears means, then plays
+that speech into the microphone.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .script import Rule, Script
+
+if TYPE_CHECKING:
+    from .http import LocalRealtimePeer
+
+GREETING = "Hello, this is the offline demo. What can I do for you?"
+GOODBYE = "Goodbye!"
 
 
 def _target(verb: str) -> Any:
@@ -34,7 +47,7 @@ def _outcome(output: str) -> str:
 
 
 def demo_script() -> Script:
-    return Script(
+    return DemoScript(
         rules=[
             Rule("turn on", tool="HassTurnOn", arguments=_target("turn on"), then=_outcome),
             Rule("turn off", tool="HassTurnOff", arguments=_target("turn off"), then=_outcome),
@@ -45,6 +58,41 @@ def demo_script() -> Script:
                 "turn off the kitchen light, or goodbye.",
             ),
         ],
-        seconds_per_word=0.06,
+        # Speech (a tone) about as long as spoken words: a voice terminal's states can be seen.
+        seconds_per_word=0.3,
         delay_per_delta=0.03,
     )
+
+
+# -- what a response's instructions make the demo say -----------------------------------------
+
+_WORD_FOR_WORD = re.compile(r"\b(?:word for word|exactly)\b[^:]*:\s*(?P<text>.+)$", re.I | re.S)
+"""An announcement: "Say exactly the following …: {text}" (the integration's SAY_EXACTLY)."""
+_GREET = re.compile(r"\b(?:greet|hello|welcome)", re.I)
+
+
+def spoken(instructions: str) -> str:
+    """What the demo says when a response comes with these instructions: as a model would
+    follow them, roughly (the plain peer says the instructions themselves). What the response
+    asks for is their last paragraph: the session's own instructions may come first."""
+    asked = instructions.rsplit("\n\n", 1)[-1].strip()
+    if found := _WORD_FOR_WORD.search(asked):
+        return found.group("text").strip()
+    if _GREET.search(asked):
+        return GREETING
+    if "goodbye" in asked.lower():
+        return GOODBYE
+    return asked
+
+
+class DemoScript(Script):
+    """The demo's model: its rules, and responses asked for with instructions say what those
+    instructions ask for."""
+
+    def reply_to_instructions(self, instructions: str) -> str:
+        return spoken(instructions)
+
+
+def use_demo(peer: LocalRealtimePeer) -> None:
+    """Make `peer` the demo model."""
+    peer.script = demo_script()

@@ -1,7 +1,9 @@
 """The HTTP side of the local peer: OpenAI's REST shape on 127.0.0.1, with faults on request.
 
 Routes are served both under `/v1` (OpenAI, custom endpoints) and `/openai/v1` (Azure, which
-authenticates with an `api-key` header instead of a bearer token).
+authenticates with an `api-key` header instead of a bearer token). Routes under `/_peer/` are the
+peer's own, for a test, a benchmark or a developer in another process; OpenAI has nothing like
+them.
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ class LocalRealtimePeer:
             app.router.add_post(f"{prefix}/realtime/client_secrets", self._client_secret)
             app.router.add_post(f"{prefix}/realtime/calls/{{call_id}}/hangup", self._hangup)
         app.router.add_get("/_peer/stats", self._stats)
+        app.router.add_get("/_peer/hear", self._hearing)
+        app.router.add_post("/_peer/hear", self._hear)
+        app.router.add_delete("/_peer/hear", self._hear)
         return app
 
     async def _stats(self, request: web.Request) -> web.Response:
@@ -123,6 +128,43 @@ class LocalRealtimePeer:
                 "violations": self.all_violations(),
             }
         )
+
+    # Test-only: what the model "understands" of the next speech it hears. A test sets
+    # `script.hears` itself; a peer in its own process (scripts/develop's demo, used by
+    # scripts/say) is told here. Loopback only, like the whole peer.
+
+    async def _hearing(self, request: web.Request) -> web.Response:
+        """What is queued to be heard, and how many calls listen."""
+        return web.json_response({"hears": list(self.script.hears), "listening": self._listening()})
+
+    async def _hear(self, request: web.Request) -> web.Response:
+        """POST `{"text": "..."}`: the next speech heard is understood as this text, instead of
+        anything still queued (409 when no call listens). DELETE: forget the queue."""
+        if request.method == "DELETE":
+            self.script.hears.clear()
+            return web.json_response({"hears": []})
+        try:
+            body = await request.json()
+            text = str(body["text"]).strip()
+        except ValueError, KeyError, TypeError:
+            return error_response(
+                400, "invalid_value", 'expected {"text": "..."}', "invalid_request_error"
+            )
+        if not text:
+            return error_response(
+                400, "invalid_value", "the text is empty", "invalid_request_error"
+            )
+        if not (listening := self._listening()):
+            return error_response(
+                409, "no_call", "no voice call is listening", "invalid_request_error"
+            )
+        self.script.hears.clear()
+        self.script.hears.append(text)
+        return web.json_response({"hears": [text], "listening": listening})
+
+    def _listening(self) -> int:
+        """Open calls whose microphone is listened to (turn detection on)."""
+        return sum(1 for call in self.calls.values() if call.hearing.on)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._runner = web.AppRunner(self.build_app(), access_log=None)
