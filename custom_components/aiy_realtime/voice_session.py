@@ -161,6 +161,7 @@ class VoiceSession:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._first: Turn | None = None
         self._ending = False
+        self._started = False
         self._instructions = ""
 
     @property
@@ -187,19 +188,17 @@ class VoiceSession:
         try:
             await self._start()
         except BaseException as err:
+            ending = self._ending  # before anything awaited can make it true
             await self._release()
-            self._listener.on_state(VoiceState.IDLE if self._ending else VoiceState.ERROR)
+            self._listener.on_state(VoiceState.IDLE if ending else VoiceState.ERROR)
             if not self.ended.done():
-                self.ended.set_result(CloseReason.USER_ENDED if self._ending else CloseReason.ERROR)
-            if (
-                self._ending
-                and isinstance(err, Exception)
-                and not isinstance(err, VoiceSessionEnded)
-            ):
+                self.ended.set_result(CloseReason.USER_ENDED if ending else CloseReason.ERROR)
+            if ending and isinstance(err, Exception) and not isinstance(err, VoiceSessionEnded):
                 # Whatever connecting ran into, it was because the session was being ended.
                 raise VoiceSessionEnded from err
             raise
 
+        self._started = True
         turns = self._turns
         assert turns is not None
         self._worker = self._setup.hass.async_create_background_task(
@@ -381,7 +380,8 @@ class VoiceSession:
 
     def _on_state(self, state: SessionState) -> None:
         if state is SessionState.CLOSED:
-            if self._finishing is None:
+            # A session that closes while it starts is start()'s to clean up.
+            if self._finishing is None and self._started:
                 self._finishing = self._setup.hass.async_create_background_task(
                     self._finish(), f"aiy_realtime voice end {self.conversation_id}"
                 )
