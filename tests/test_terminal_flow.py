@@ -31,6 +31,14 @@ async def begin(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, object
     )
 
 
+async def without_kit(hass: HomeAssistant, result: dict[str, object]) -> dict[str, object]:
+    assert result["step_id"] == "kit"
+    return await hass.config_entries.subentries.async_configure(  # type: ignore[return-value]
+        result["flow_id"],  # type: ignore[arg-type]
+        {"board": "none", "pins": "local", "long_press": "end_session", "led_idle": "off"},
+    )
+
+
 async def test_add_a_terminal_on_a_pulseaudio_server(
     hass: HomeAssistant,
     peer: LocalRealtimePeer,
@@ -53,6 +61,8 @@ async def test_add_a_terminal_on_a_pulseaudio_server(
             "half_duplex": True,
         },
     )
+
+    result = await without_kit(hass, result)
 
     # The sound step lists what the server has (HA OS's PULSE_SERVER is the default server).
     assert result["step_id"] == "pulseaudio"
@@ -92,6 +102,7 @@ async def test_a_server_that_does_not_answer_is_a_clear_error(
             "half_duplex": False,
         },
     )
+    result = await without_kit(hass, result)
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],  # type: ignore[arg-type]

@@ -5,17 +5,15 @@ what the model says reaches `kit_speaker`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.components.conversation.chat_log import DATA_CHAT_LOGS
-from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
+from homeassistant.core import HomeAssistant
 
 from custom_components.aiy_realtime.const import (
     DOMAIN,
@@ -27,30 +25,15 @@ from tests.audio_server import AudioServer, speech_wav
 from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
 from tests.peer import HttpFault, LocalRealtimePeer
 from tests.peer.script import Rule
-
-TIMEOUT = 20.0
-
-
-async def until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - states and counters have no event to await
-            await asyncio.sleep(0.02)
-
-
-class Events:
-    """The integration's events, as an automation would see them."""
-
-    def __init__(self, hass: HomeAssistant) -> None:
-        self.seen: list[tuple[str, dict[str, Any]]] = []
-        for kind in (EVENT_SESSION_STARTED, EVENT_SESSION_ENDED, EVENT_TRANSCRIPT):
-            hass.bus.async_listen(kind, self._on)
-
-    @callback
-    def _on(self, event: Event) -> None:
-        self.seen.append((event.event_type, dict(event.data)))
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [data for seen, data in self.seen if seen == kind]
+from tests.voice_helpers import (
+    TIMEOUT,
+    Events,
+    ended_reasons,
+    our_streams,
+    satellite,
+    terminal_of,
+    until,
+)
 
 
 @pytest.fixture
@@ -74,16 +57,6 @@ async def voice_entry(
     assert openai_at_peer.active_calls == 0, "a call outlived its entry"
     assert openai_at_peer.all_violations() == []
     assert await our_streams(audio_server) == (0, 0), "a recorder or player outlived its entry"
-
-
-def satellite(hass: HomeAssistant) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id("assist_satellite", DOMAIN, TERMINAL_ID)
-    assert entity_id is not None
-    return entity_id
-
-
-def terminal_of(entry: MockConfigEntry) -> Any:
-    return entry.runtime_data.terminals[TERMINAL_ID]
 
 
 async def test_start_session_plays_the_greeting(
@@ -251,10 +224,6 @@ async def test_speaking_over_an_answer(
             "Tell me a story"
         ]
     await end(hass)
-
-
-def ended_reasons(events: Events) -> list[str]:
-    return [str(e["reason"]) for e in events.of(EVENT_SESSION_ENDED)]
 
 
 async def test_a_graceful_end_says_goodbye_and_lets_it_play_out(
@@ -570,17 +539,6 @@ async def test_a_vanished_peer_ends_the_session_and_frees_the_microphone(
     # Nobody of ours records any more: the next session finds the microphone free.
     assert await our_recorders(audio_server) == 0
     assert hass.states.get(satellite(hass)).state == "idle"
-
-
-async def our_streams(audio_server: AudioServer) -> tuple[int, int]:
-    """The terminal's recorders and players on the server (it keeps recorders of its own)."""
-    counts = []
-    for kind in ("source-outputs", "sink-inputs"):
-        streams = json.loads(await audio_server.pactl("-f", "json", "list", kind))
-        counts.append(
-            sum(s["properties"].get("application.name") == "AIY Realtime" for s in streams)
-        )
-    return counts[0], counts[1]
 
 
 async def our_recorders(audio_server: AudioServer) -> int:

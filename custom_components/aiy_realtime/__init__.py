@@ -33,7 +33,13 @@ from .terminal import VoiceTerminal
 from .usage import UsageMeter
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS: list[Platform] = [Platform.ASSIST_SATELLITE, Platform.CONVERSATION, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.ASSIST_SATELLITE,
+    Platform.CONVERSATION,
+    Platform.EVENT,
+    Platform.LIGHT,
+    Platform.SENSOR,
+]
 
 
 @dataclass(slots=True)
@@ -103,6 +109,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
             # A terminal whose sound does not work is unavailable, with a repair issue: the
             # entry (and its typed assistants) still load.
             await terminal.async_check_audio()
+            # Likewise a kit whose pins cannot be used: a repair issue, its entities unavailable.
+            if terminal.kit is not None:
+                await terminal.kit.async_open()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
 

@@ -43,6 +43,25 @@ DEFAULT_TERMINAL_NAME: Final = "Voice terminal"
 AUDIO_RATE: Final = 48000
 """Opus's own rate: the microphone and the speaker need no resampling on the way."""
 
+CONF_BOARD: Final = "board"
+CONF_PINS: Final = "pins"
+CONF_PIGPIO_HOST: Final = "pigpio_host"
+CONF_PIGPIO_PORT: Final = "pigpio_port"
+CONF_BUTTON_PIN: Final = "button_pin"
+CONF_LED_PIN: Final = "led_pin"
+CONF_AMP_PIN: Final = "amp_pin"
+CONF_LONG_PRESS: Final = "long_press"
+CONF_LED_IDLE: Final = "led_idle"
+PINS_LOCAL: Final = "local"
+PINS_REMOTE: Final = "remote"
+PIN_LOCATIONS: Final = (PINS_LOCAL, PINS_REMOTE)
+LONG_PRESS_END: Final = "end_session"
+LONG_PRESS_EVENT: Final = "event_only"
+LONG_PRESS_NOTHING: Final = "nothing"
+LONG_PRESS_ACTIONS: Final = (LONG_PRESS_END, LONG_PRESS_EVENT, LONG_PRESS_NOTHING)
+LED_IDLE_CHOICES: Final = ("off", "ready")
+ISSUE_KIT_UNAVAILABLE: Final = "kit_unavailable"
+
 EVENT_SESSION_STARTED: Final = f"{DOMAIN}_session_started"
 EVENT_SESSION_ENDED: Final = f"{DOMAIN}_session_ended"
 EVENT_TRANSCRIPT: Final = f"{DOMAIN}_transcript"

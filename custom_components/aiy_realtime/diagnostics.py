@@ -11,10 +11,20 @@ from homeassistant.const import CONF_API_KEY, CONF_PROMPT
 from homeassistant.core import HomeAssistant
 
 from . import AiyRealtimeConfigEntry
+from .terminal import VoiceTerminal
 
 # The prompt is the user's own text and may name the people and rooms of the household.
 TO_REDACT = {CONF_API_KEY, CONF_PROMPT, "api-key", "authorization"}
-LIBRARIES = ("homeassistant", "openai", "aiortc", "aioice", "av", "pydantic", "gpiozero")
+LIBRARIES = (
+    "homeassistant",
+    "openai",
+    "aiortc",
+    "aioice",
+    "av",
+    "pydantic",
+    "gpiozero",
+    "pigpio",
+)
 """What a bug may depend on besides this integration: HA, our requirements and theirs."""
 
 
@@ -51,6 +61,9 @@ async def async_get_config_entry_diagnostics(
             }
             for subentry_id, subentry in entry.subentries.items()
         },
+        "terminals": {
+            terminal_id: _terminal(terminal) for terminal_id, terminal in data.terminals.items()
+        },
         "sessions": {
             "opened": data.sessions.opened,
             "open": [
@@ -62,5 +75,25 @@ async def async_get_config_entry_diagnostics(
                 }
                 for conversation in data.sessions.conversations()
             ],
+        },
+    }
+
+
+def _terminal(terminal: VoiceTerminal) -> dict[str, Any]:
+    """A voice terminal as it runs: its session, its sound, its kit."""
+    kit = terminal.kit
+    return {
+        "state": terminal.state.value,
+        "last_end_reason": terminal.last_end_reason,
+        "audio_problem": str(terminal.audio_problem) if terminal.audio_problem else None,
+        "kit": None
+        if kit is None
+        else {
+            "board": kit.settings.board.id.value,
+            "pins": str(kit.settings.location),
+            "available": kit.available,
+            "problem": kit.problem.reason if kit.problem else None,
+            "light": kit.light_kind.value,
+            "notes": [note.reason for note in kit.kit.notes] if kit.kit else [],
         },
     }

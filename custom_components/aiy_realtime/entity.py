@@ -16,6 +16,7 @@ from .realtime.endpoint import Endpoint, EndpointKind
 
 if TYPE_CHECKING:
     from .terminal import VoiceTerminal
+    from .terminal_kit import TerminalKit
 
 
 def _model_operator(endpoint: Endpoint) -> str:
@@ -76,3 +77,19 @@ class TerminalEntity(Entity):
         """The terminal's state or availability changed."""
         if self.hass is not None and self.entity_id is not None:
             self.async_write_ha_state()
+
+
+class KitEntity(TerminalEntity):
+    """An entity of a terminal's AIY kit: available while the kit's pins can be used."""
+
+    def __init__(self, kit: TerminalKit) -> None:
+        super().__init__(kit.terminal)
+        self.kit = kit
+
+    @property
+    def available(self) -> bool:
+        return self.kit.available
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self.kit.subscribe(self._on_terminal_changed))

@@ -45,9 +45,11 @@ from .hardware.audio_devices import (
     microphone,
     speaker,
 )
+from .hardware.boards import BoardError
 from .realtime.audio import AudioSink, PcmReader
 from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
+from .terminal_kit import KitSettings, TerminalKit
 from .voice_session import VoiceRequest, VoiceSession, VoiceSessionEnded, VoiceSetup, VoiceState
 
 if TYPE_CHECKING:
@@ -127,6 +129,13 @@ class VoiceTerminal:
         self._recheck: CALLBACK_TYPE | None = None
 
         self._listeners: list[TerminalListener] = []
+        self.kit: TerminalKit | None = None
+        """The AIY kit's button, LED and amplifier (None: a terminal without a kit)."""
+        try:
+            if (kit := KitSettings.from_options(subentry.data)) is not None:
+                self.kit = TerminalKit(hass, entry, self, kit)
+        except BoardError as err:  # the form checks the pins: only a hand-edited store
+            LOGGER.error("The kit settings of %s make no board: %s", subentry.title, err)
         self._transcript_listeners: list[Callable[[str, str], None]] = []
 
     @property
@@ -312,13 +321,15 @@ class VoiceTerminal:
             await self._told_ended()
 
     async def async_close(self) -> None:
-        """The entry unloads: end at once, devices released."""
+        """The entry unloads: end at once, devices and pins released."""
         if self._recheck is not None:
             self._recheck()
             self._recheck = None
         if (session := self.session) is not None:
             await session.end(graceful=False)
             await self._told_ended()
+        if self.kit is not None:
+            await self.kit.async_close()
 
     # -- what the session tells (VoiceListener) ------------------------------------------------
 

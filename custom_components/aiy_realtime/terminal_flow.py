@@ -1,7 +1,8 @@
-"""Voice terminals of an entry: `voice_terminal` subentries, added and changed in two steps.
+"""Voice terminals of an entry: `voice_terminal` subentries, added and changed in three steps.
 
-First what the terminal is (name, assistant, how it sounds out), then where its sound is: the
-second step lists the microphones and speakers it finds, and checks the choice before saving.
+First what the terminal is (name, assistant, how it sounds out), then its AIY kit (kit_flow.py),
+then where its sound is: that step lists the microphones and speakers it finds (the kit's board
+suggests its own), and checks the choice before saving.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import probatio
 
-from homeassistant.config_entries import SOURCE_USER, ConfigSubentryFlow, SubentryFlowResult
+from homeassistant.config_entries import SOURCE_USER, SubentryFlowResult
 from homeassistant.const import CONF_NAME
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -34,6 +35,7 @@ from .const import (
     CONF_ALSA_PLAYBACK,
     CONF_ASSISTANT,
     CONF_AUDIO_BACKEND,
+    CONF_BOARD,
     CONF_HALF_DUPLEX,
     CONF_IDLE_TIMEOUT,
     CONF_PULSE_SERVER,
@@ -45,11 +47,15 @@ from .const import (
 )
 from .form import select
 from .hardware.audio_devices import AudioUnavailable, Devices, check, list_devices
+from .hardware.boards import BOARDS, AudioDefaults, BoardId
 from .hardware.device_listings import AudioDevice
+from .hardware.pins import RemotePins
+from .kit_flow import KitSteps
 from .terminal import TerminalSettings
+from .terminal_kit import location_of
 
 
-class TerminalSubentryFlow(ConfigSubentryFlow):
+class TerminalSubentryFlow(KitSteps):
     """Add or change one voice terminal."""
 
     options: dict[str, Any]
@@ -83,9 +89,7 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
             return self.async_abort(reason="no_assistant")
         if user_input is not None:
             self.options.update(user_input)
-            if self.options[CONF_AUDIO_BACKEND] == BACKEND_ALSA:
-                return await self.async_step_alsa()
-            return await self.async_step_pulseaudio()
+            return await self.async_step_kit()
 
         self.options.setdefault(CONF_ASSISTANT, assistants[0]["value"])
         fields: dict[Any, Any] = {}
@@ -130,8 +134,18 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
                 return self._done()
         else:
             failure = None
-        self.options.setdefault(CONF_PULSE_SERVER, os.environ.get("PULSE_SERVER", ""))
+        server = self._kit_pulse_server() or os.environ.get("PULSE_SERVER", "")
+        self.options.setdefault(CONF_PULSE_SERVER, server)
         devices, problem = await self._devices()
+        if devices is not None and (audio := self._board_audio()) is not None:
+            for key, listed in (
+                (CONF_PULSE_SOURCE, devices.sources),
+                (CONF_PULSE_SINK, devices.sinks),
+            ):
+                if not self.options.get(key):
+                    found = next((d.name for d in listed if audio.matches(d)), None)
+                    if found is not None:
+                        self.options[key] = found
         fields = {
             probatio.Optional(CONF_PULSE_SERVER): TextSelector(),
             probatio.Optional(CONF_PULSE_SOURCE): _devices(devices.sources if devices else ()),
@@ -152,6 +166,9 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
                 return self._done()
         else:
             failure = None
+        if (audio := self._board_audio(local=True)) is not None:
+            self.options.setdefault(CONF_ALSA_CAPTURE, audio.alsa_capture)
+            self.options.setdefault(CONF_ALSA_PLAYBACK, audio.alsa_playback)
         devices, problem = await self._devices()
         fields = {
             probatio.Required(CONF_ALSA_CAPTURE, default="default"): _devices(
@@ -162,6 +179,18 @@ class TerminalSubentryFlow(ConfigSubentryFlow):
             ),
         }
         return self._form("alsa", fields, failure, problem)
+
+    async def _after_kit(self) -> SubentryFlowResult:
+        if self.options[CONF_AUDIO_BACKEND] == BACKEND_ALSA:
+            return await self.async_step_alsa()
+        return await self.async_step_pulseaudio()
+
+    def _board_audio(self, *, local: bool = False) -> AudioDefaults | None:
+        """The sound card of the kit's board (`local`: only when the kit is this machine's)."""
+        board = BOARDS.get(BoardId(self.options.get(CONF_BOARD, BoardId.NONE)))
+        if board is None or (local and isinstance(location_of(self.options), RemotePins)):
+            return None
+        return board.audio
 
     async def _devices(self) -> tuple[Devices | None, str | None]:
         """What the chosen backend offers, or why it cannot tell."""

@@ -122,3 +122,12 @@ def wait_for(recording: Recording, expected: str, timeout: float = 20.0) -> str:
         time.sleep(0.05)
         seen = identify(recording.timeline())
     return seen
+
+
+def between(points: Timeline, start: float, end: float) -> Timeline:
+    """The part of a timeline from `start` to `end` (seconds since the recording began), with
+    the value the pin had at `start`."""
+    before = [value for t, value in points if t <= start]
+    value = before[-1] if before else points[0][1]
+    inside = [(t, v) for t, v in points if start < t < end]
+    return [(start, value), *inside, (end, inside[-1][1] if inside else value)]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Generator
 import socket
 import sys
 import threading
-from typing import Any, ClassVar
+from typing import Any
 
 from gpiozero import PWMLED, Button, Device, DigitalOutputDevice
 from gpiozero.exc import BadPinFactory, PinUnknownPi
@@ -36,6 +36,7 @@ from custom_components.aiy_realtime.hardware.pins import (
     RemotePins,
     open_pins,
 )
+from tests.hardware.fakes import FakePiGPIOFactory
 
 
 def run(job: Callable[[], None]) -> None:
@@ -260,23 +261,6 @@ def test_what_gpiozero_raises_becomes_one_clear_error(
 
 
 # -- a remote Pi's pins, through pigpiod -----------------------------------------------------------
-
-
-class FakePiGPIOFactory(MockFactory):
-    """Stands in for gpiozero's PiGPIOFactory: constructed as it is, mock pins inside."""
-
-    made: ClassVar[list[FakePiGPIOFactory]] = []
-
-    def __init__(self, host: str | None = None, port: int | None = None) -> None:
-        super().__init__(pin_class=MockPWMPin)
-        self.host = host
-        self.port = port
-        self.closed = False
-        FakePiGPIOFactory.made.append(self)
-
-    def close(self) -> None:
-        self.closed = True
-        super().close()
 
 
 @pytest.fixture

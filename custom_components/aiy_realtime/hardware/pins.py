@@ -205,11 +205,11 @@ def gpio_error(err: BaseException, location: PinLocation, *, tried: str = "") ->
     if isinstance(err, BadPinFactory | PinUnknownPi):
         return GpioUnavailable(
             "no_gpio",
-            f"no GPIO on {location}: {err}{also}. Is this a Raspberry Pi, with /dev/gpiochip* "
+            f"{location} is not there: {err}{also}. Is this a Raspberry Pi, with /dev/gpiochip* "
             "visible to Home Assistant? Otherwise use a remote kit (pigpiod on the kit's Pi)",
         )
     if isinstance(err, GPIOPinInUse):
-        return GpioUnavailable("pin_in_use", f"a pin on {location} is already in use: {err}")
+        return GpioUnavailable("pin_in_use", f"{location}: a pin is already in use: {err}")
     if isinstance(err, PermissionError):
         return GpioUnavailable(
             "no_access",

@@ -1,0 +1,303 @@
+"""A voice terminal's AIY kit in Home Assistant: its button starts and ends the terminal's
+sessions, its LED shows them (and is a light the user sets between them), and a kit that cannot
+be reached is a repair issue that says what to check, tried again every minute."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+
+from .const import (
+    CONF_AMP_PIN,
+    CONF_BOARD,
+    CONF_BUTTON_PIN,
+    CONF_LED_IDLE,
+    CONF_LED_PIN,
+    CONF_LONG_PRESS,
+    CONF_PIGPIO_HOST,
+    CONF_PIGPIO_PORT,
+    CONF_PINS,
+    DOMAIN,
+    ISSUE_KIT_UNAVAILABLE,
+    LOGGER,
+    LONG_PRESS_END,
+    LONG_PRESS_NOTHING,
+    PINS_REMOTE,
+)
+from .hardware.boards import Board, BoardId, LedKind, board_for
+from .hardware.button import ButtonEvent
+from .hardware.kit import Kit, KitOptions
+from .hardware.led import IdlePattern, LightKind, UserLight
+from .hardware.pins import (
+    DEFAULT_PIGPIO_PORT,
+    GpioUnavailable,
+    LocalPins,
+    PinLocation,
+    RemotePins,
+)
+from .voice_session import VoiceRequest, VoiceState
+
+if TYPE_CHECKING:
+    from . import AiyRealtimeConfigEntry
+    from .terminal import VoiceTerminal
+
+KIT_RECHECK: Final = 60.0
+"""Seconds between attempts to reach a kit that could not be opened (a Pi that boots later)."""
+SYSFS_ROOT: Final = Path("/sys")
+"""Where the Voice Bonnet's LED driver is (tests point it at a fake tree)."""
+
+type ButtonListener = Callable[[ButtonEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class KitSettings:
+    """What a terminal's subentry says of its kit."""
+
+    board: Board
+    location: PinLocation
+    long_press: str
+    led_idle: IdlePattern
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> KitSettings | None:
+        """None for a terminal without a kit. Raises BoardError for pins that make no board."""
+        board_id = options.get(CONF_BOARD, BoardId.NONE)
+        if board_id == BoardId.NONE:
+            return None
+        board = board_for(
+            board_id,
+            button_pin=_pin(options.get(CONF_BUTTON_PIN)),
+            led_pin=_pin(options.get(CONF_LED_PIN)),
+            amp_pin=_pin(options.get(CONF_AMP_PIN)),
+        )
+        return cls(
+            board=board,
+            location=location_of(options),
+            long_press=options.get(CONF_LONG_PRESS, LONG_PRESS_END),
+            led_idle="ready" if options.get(CONF_LED_IDLE) == "ready" else "off",
+        )
+
+    @property
+    def light_kind(self) -> LightKind:
+        """What the LED can do, as far as the settings tell (the kit knows for sure)."""
+        if self.board.led is LedKind.GPIO:
+            return LightKind.BRIGHTNESS
+        if self.board.led is LedKind.KTD202X and isinstance(self.location, LocalPins):
+            return LightKind.RGB
+        return LightKind.NONE
+
+
+def location_of(options: Mapping[str, Any]) -> PinLocation:
+    """Where the settings put the kit's pins."""
+    if options.get(CONF_PINS) == PINS_REMOTE:
+        port = options.get(CONF_PIGPIO_PORT) or DEFAULT_PIGPIO_PORT
+        return RemotePins(str(options.get(CONF_PIGPIO_HOST, "")).strip(), int(port))
+    return LocalPins()
+
+
+def _pin(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+class TerminalKit:
+    """The kit of one terminal while its entry is loaded."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: AiyRealtimeConfigEntry,
+        terminal: VoiceTerminal,
+        settings: KitSettings,
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.terminal = terminal
+        self.settings = settings
+        self.kit: Kit | None = None
+        self.problem: GpioUnavailable | None = None
+        self.user_light = UserLight()
+        self._shown: VoiceState | None = None
+        self._button_listeners: list[ButtonListener] = []
+        self._listeners: list[Callable[[], None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._recheck: CALLBACK_TYPE | None = None
+        self._closing = False
+
+    @property
+    def available(self) -> bool:
+        return self.kit is not None
+
+    @property
+    def light_kind(self) -> LightKind:
+        return self.kit.light_kind if self.kit is not None else self.settings.light_kind
+
+    @property
+    def issue_id(self) -> str:
+        return f"{ISSUE_KIT_UNAVAILABLE}_{self.terminal.terminal_id}"
+
+    @callback
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` when the kit comes or goes, or the user's light changes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def subscribe_button(self, listener: ButtonListener) -> Callable[[], None]:
+        """Call `listener` with every press the event entity fires."""
+        self._button_listeners.append(listener)
+        return lambda: self._button_listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # -- opening and closing -------------------------------------------------------------------
+
+    async def async_open(self) -> bool:
+        """Open the kit's pins; a repair issue says why when they cannot be used."""
+        options = KitOptions(idle=self.settings.led_idle, sysfs_root=SYSFS_ROOT)
+        try:
+            kit = await self.hass.async_add_executor_job(
+                partial(
+                    Kit.open,
+                    self.settings.board,
+                    self.settings.location,
+                    options,
+                    post=self.hass.loop.call_soon_threadsafe,
+                )
+            )
+        except GpioUnavailable as err:
+            self._unavailable(err)
+            return False
+        if self._closing:  # unloaded while it opened
+            await self.hass.async_add_executor_job(kit.close)
+            return False
+        if self.problem is not None:
+            LOGGER.info("The kit of %s works again", self.terminal.subentry.title)
+        self.problem = None
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        self.kit = kit
+        self._unsubscribe = [
+            kit.subscribe(self._on_button),
+            self.terminal.subscribe(self._on_terminal_changed),
+        ]
+        kit.set_user_light(self.user_light)
+        self._shown = None
+        self._on_terminal_changed()
+        self._changed()
+        return True
+
+    def _unavailable(self, err: GpioUnavailable) -> None:
+        if self.problem is None or self.problem.reason != err.reason:
+            LOGGER.warning("The kit of %s cannot be used: %s", self.terminal.subentry.title, err)
+        self.problem = err
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self.issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"kit_{err.reason}",
+            translation_placeholders={
+                "terminal": self.terminal.subentry.title,
+                "where": str(self.settings.location),
+                "detail": err.detail,
+            },
+        )
+        if self._recheck is None and not self._closing:
+            self._recheck = async_call_later(self.hass, KIT_RECHECK, self._try_again)
+        self._changed()
+
+    @callback
+    def _try_again(self, _now: datetime) -> None:
+        self._recheck = None
+        self.entry.async_create_background_task(
+            self.hass, self.async_open(), f"aiy_realtime kit {self.terminal.terminal_id}"
+        )
+
+    async def async_close(self) -> None:
+        """Release every pin (blocking work off the event loop)."""
+        self._closing = True
+        if self._recheck is not None:
+            self._recheck()
+            self._recheck = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        kit, self.kit = self.kit, None
+        if kit is not None:
+            await self.hass.async_add_executor_job(kit.close)
+        # Said again at the next setup if still so; gone with a terminal that was removed.
+        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+
+    # -- the LED -------------------------------------------------------------------------------
+
+    @callback
+    def _on_terminal_changed(self) -> None:
+        """The session's state is the LED's (and the amplifier's) while it runs."""
+        state = self.terminal.state
+        if self.kit is not None and state is not self._shown:
+            self._shown = state
+            self.kit.show(state.value)
+
+    @callback
+    def set_user_light(self, light: UserLight) -> None:
+        """The light as the user wants it: now, or once the running session lets go of it."""
+        self.user_light = light
+        if self.kit is not None:
+            self.kit.set_user_light(light)
+        self._changed()
+
+    # -- the button ----------------------------------------------------------------------------
+
+    @callback
+    def _on_button(self, event: ButtonEvent) -> None:
+        """A press: start a session, or end the running one at once. A long press: as set."""
+        terminal = self.terminal
+        if event is ButtonEvent.LONG_PRESS:
+            if self.settings.long_press == LONG_PRESS_NOTHING:
+                return
+            self._fire(event)
+            if self.settings.long_press == LONG_PRESS_END and terminal.session is not None:
+                self._run(terminal.async_end(graceful=True), "end")
+            return
+        self._fire(event)
+        if terminal.session is None:
+            greeting = terminal.greeting().strip()
+            self._run(terminal.async_start(VoiceRequest(first_words=greeting or None)), "start")
+        else:
+            self._run(terminal.async_end(graceful=False), "end")
+
+    def _fire(self, event: ButtonEvent) -> None:
+        for listener in list(self._button_listeners):
+            listener(event)
+
+    def _run(self, job: Any, what: str) -> None:
+        self.entry.async_create_background_task(
+            self.hass, self._quietly(job, what), f"aiy_realtime button {what}"
+        )
+
+    async def _quietly(self, job: Any, what: str) -> None:
+        """A button has nobody to raise to: what goes wrong is logged (the LED shows errors)."""
+        try:
+            await job
+        except HomeAssistantError as err:
+            # Pressed again while it connected: that ended it, as the user wanted.
+            ended_early = err.translation_key == "session_ended_early"
+            LOGGER.log(
+                logging.DEBUG if ended_early else logging.WARNING,
+                "The button of %s could not %s: %s",
+                self.terminal.subentry.title,
+                what,
+                err,
+            )

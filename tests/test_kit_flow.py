@@ -1,0 +1,178 @@
+"""The kit steps of a voice terminal's form: boards fill in their sound, and pins or a pigpiod
+that cannot be used are said in the form, with nothing typed lost."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+import socket
+from typing import Any
+
+from gpiozero.exc import BadPinFactory
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_NAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+
+from custom_components.aiy_realtime.const import SUBENTRY_TERMINAL
+from custom_components.aiy_realtime.hardware import pins
+from tests.audio_server import AudioServer
+from tests.hardware.fakes import FakePiGPIOFactory
+from tests.helpers import ASSISTANT_ID, assistant, async_set_up_entry
+from tests.peer import LocalRealtimePeer
+
+pytestmark = pytest.mark.usefixtures("openai_at_peer", "loopback_ice")
+
+KIT = {"pins": "local", "long_press": "end_session", "led_idle": "off"}
+
+
+@pytest.fixture
+def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
+    factory = MockFactory(pin_class=MockPWMPin)
+    monkeypatch.setattr(pins, "local_factory", lambda: factory)
+    yield factory
+    factory.reset()
+
+
+@pytest.fixture
+async def entry(hass: HomeAssistant, peer: LocalRealtimePeer) -> MockConfigEntry:
+    return await async_set_up_entry(hass, assistant())
+
+
+async def to_kit_step(
+    hass: HomeAssistant, entry: MockConfigEntry, backend: str = "pulseaudio"
+) -> dict[str, Any]:
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_TERMINAL), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_NAME: "Kitchen kit",
+            "assistant": ASSISTANT_ID,
+            "audio_backend": backend,
+            "idle_timeout": 30,
+            "half_duplex": True,
+        },
+    )
+    assert result["step_id"] == "kit"
+    return result  # type: ignore[return-value]
+
+
+async def submit(hass: HomeAssistant, result: dict[str, Any], data: dict[str, Any]) -> Any:
+    return await hass.config_entries.subentries.async_configure(result["flow_id"], data)
+
+
+def suggested(result: dict[str, Any], field: str) -> Any:
+    key = next(k for k in result["data_schema"].schema if str(k) == field)
+    return (key.description or {}).get("suggested_value")
+
+
+async def test_a_voice_hat_fills_in_its_sound_card(
+    hass: HomeAssistant, entry: MockConfigEntry, kit_pins: MockFactory
+) -> None:
+    result = await to_kit_step(hass, entry, backend="alsa")
+
+    result = await submit(hass, result, {**KIT, "board": "voice_hat"})
+
+    assert result["step_id"] == "alsa"
+    assert suggested(result, "alsa_capture") == "plughw:CARD=sndrpigooglevoi,DEV=0"
+    assert suggested(result, "alsa_playback") == "plughw:CARD=sndrpigooglevoi,DEV=0"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_custom_pins_that_make_no_kit_are_said(
+    hass: HomeAssistant, entry: MockConfigEntry, kit_pins: MockFactory, audio_server: AudioServer
+) -> None:
+    result = await to_kit_step(hass, entry)
+    result = await submit(hass, result, {**KIT, "board": "custom"})
+    assert result["step_id"] == "custom_pins"
+    assert suggested(result, "button_pin") == 23  # the Voice HAT's, to start from
+
+    result = await submit(hass, result, {"button_pin": 5, "led_pin": 5})
+
+    assert result["errors"] == {"base": "board_pin_twice"}
+    assert "GPIO5" in result["description_placeholders"]["problem"]
+    result = await submit(hass, result, {})
+    assert result["errors"] == {"base": "board_no_parts"}
+    result = await submit(hass, result, {"button_pin": 5, "led_pin": 6})
+    assert result["step_id"] == "pulseaudio"
+    result = await submit(
+        hass,
+        result,
+        {
+            "pulse_server": audio_server.server,
+            "pulse_source": "kit_mic.monitor",
+            "pulse_sink": "kit_speaker",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    (added,) = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_TERMINAL]
+    assert (added.data["board"], added.data["button_pin"], added.data["led_pin"]) == (
+        "custom",
+        5,
+        6,
+    )
+    assert added.data["amp_pin"] is None
+    assert kit_pins.pin(6).function == "output"  # the reloaded entry drives the kit's LED
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_this_machine_without_gpio_is_said(
+    hass: HomeAssistant, entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_gpio() -> Any:
+        raise BadPinFactory("Unable to load any default pin factory!")
+
+    monkeypatch.setattr(pins, "local_factory", no_gpio)
+    result = await to_kit_step(hass, entry)
+
+    result = await submit(hass, result, {**KIT, "board": "voice_bonnet"})
+
+    assert result["errors"] == {"base": "gpio_no_gpio"}
+    assert "pigpiod" in result["description_placeholders"]["problem"]
+    # No kit is always a way on.
+    result = await submit(hass, result, {**KIT, "board": "none"})
+    assert result["step_id"] == "pulseaudio"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_remote_kit_needs_a_pigpiod_that_answers(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    socket_enabled: None,
+) -> None:
+    FakePiGPIOFactory.made = []
+    monkeypatch.setattr(pins, "remote_factory_class", lambda: FakePiGPIOFactory)
+    remote = {**KIT, "board": "voice_bonnet", "pins": "remote"}
+    result = await to_kit_step(hass, entry)
+
+    result = await submit(hass, result, remote)
+    assert result["errors"] == {"pigpio_host": "host_needed"}
+
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        port = refusing.getsockname()[1]
+        result = await submit(
+            hass, result, {**remote, "pigpio_host": "127.0.0.1", "pigpio_port": port}
+        )
+    assert result["errors"] == {"base": "gpio_remote_refused"}
+    assert f"127.0.0.1:{port}" in result["description_placeholders"]["problem"]
+    assert suggested(result, "pigpio_host") == "127.0.0.1"  # nothing typed is lost
+
+    with socket.create_server(("127.0.0.1", 0)) as pigpiod:
+        port = pigpiod.getsockname()[1]
+        result = await submit(
+            hass, result, {**remote, "pigpio_host": "127.0.0.1", "pigpio_port": port}
+        )
+    # The kit's own PulseAudio server (its network module) is the one suggested.
+    assert result["step_id"] == "pulseaudio"
+    assert suggested(result, "pulse_server") == "tcp:127.0.0.1"
+    (probed,) = FakePiGPIOFactory.made
+    assert probed.closed
+    await hass.config_entries.async_unload(entry.entry_id)
