@@ -16,12 +16,13 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 
-from custom_components.aiy_realtime.const import SUBENTRY_TERMINAL
+from custom_components.aiy_realtime.const import DOMAIN, SUBENTRY_TERMINAL
 from custom_components.aiy_realtime.hardware import pins
 from tests.audio_server import AudioServer
 from tests.hardware.fakes import FakePiGPIOFactory
-from tests.helpers import ASSISTANT_ID, assistant, async_set_up_entry
+from tests.helpers import ASSISTANT_ID, TERMINAL_ID, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
 
 pytestmark = pytest.mark.usefixtures("openai_at_peer", "loopback_ice")
@@ -35,6 +36,10 @@ def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
     monkeypatch.setattr(pins, "local_factory", lambda: factory)
     yield factory
     factory.reset()
+
+
+def reserved(factory: MockFactory) -> list[Any]:
+    return [pin for pin, owners in factory._reservations.items() if owners]
 
 
 @pytest.fixture
@@ -175,4 +180,53 @@ async def test_a_remote_kit_needs_a_pigpiod_that_answers(
     assert suggested(result, "pulse_server") == "tcp:127.0.0.1"
     (probed,) = FakePiGPIOFactory.made
     assert probed.closed
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_removing_the_kit_removes_its_entities(
+    hass: HomeAssistant,
+    peer: LocalRealtimePeer,
+    kit_pins: MockFactory,
+    audio_server: AudioServer,
+) -> None:
+    entry = await async_set_up_entry(
+        hass, assistant(), terminal(audio_server.server, board="voice_hat", pins="local")
+    )
+    registry = er.async_get(hass)
+    kit_entities = [
+        registry.async_get_entity_id("event", DOMAIN, f"{TERMINAL_ID}_button"),
+        registry.async_get_entity_id("light", DOMAIN, f"{TERMINAL_ID}_led"),
+    ]
+    assert None not in kit_entities
+
+    result = await entry.start_subentry_reconfigure_flow(hass, TERMINAL_ID)
+    assert result["step_id"] == "terminal"
+    result = await submit(
+        hass,
+        result,
+        {
+            "assistant": ASSISTANT_ID,
+            "audio_backend": "pulseaudio",
+            "idle_timeout": 60,
+            "half_duplex": False,
+        },
+    )
+    assert result["step_id"] == "kit"
+    assert suggested(result, "board") == "voice_hat"
+    result = await submit(hass, result, {**KIT, "board": "none"})
+    assert result["step_id"] == "pulseaudio"
+    result = await submit(
+        hass,
+        result,
+        {
+            "pulse_server": audio_server.server,
+            "pulse_source": "kit_mic.monitor",
+            "pulse_sink": "kit_speaker",
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+
+    assert [registry.async_get(entity_id) for entity_id in kit_entities] == [None, None]
+    assert reserved(kit_pins) == []  # the old kit's pins went with it
     await hass.config_entries.async_unload(entry.entry_id)

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
@@ -93,3 +94,11 @@ class KitEntity(TerminalEntity):
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
         self.async_on_remove(self.kit.subscribe(self._on_terminal_changed))
+
+
+def remove_stale_entity(hass: HomeAssistant, domain: str, unique_id: str) -> None:
+    """Forget an entity the terminal no longer has (its kit, or that part of it, was removed
+    in the terminal's settings): HA keeps it, unavailable, otherwise."""
+    registry = er.async_get(hass)
+    if (entity_id := registry.async_get_entity_id(domain, DOMAIN, unique_id)) is not None:
+        registry.async_remove(entity_id)

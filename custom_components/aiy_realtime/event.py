@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
-from .entity import KitEntity
+from .entity import KitEntity, remove_stale_entity
 from .hardware.button import ButtonEvent
 from .terminal_kit import TerminalKit
 
@@ -23,6 +23,12 @@ async def async_setup_entry(
     for terminal_id, terminal in entry.runtime_data.terminals.items():
         if (kit := terminal.kit) is not None and kit.settings.board.button_pin is not None:
             async_add_entities([KitButtonEvent(kit)], config_subentry_id=terminal_id)
+        else:
+            remove_stale_entity(hass, "event", button_id(terminal_id))
+
+
+def button_id(terminal_id: str) -> str:
+    return f"{terminal_id}_button"
 
 
 class KitButtonEvent(KitEntity, EventEntity):
@@ -34,7 +40,7 @@ class KitButtonEvent(KitEntity, EventEntity):
     def __init__(self, kit: TerminalKit) -> None:
         super().__init__(kit)
         self._attr_event_types = [event.value for event in ButtonEvent]
-        self._attr_unique_id = f"{kit.terminal.terminal_id}_button"
+        self._attr_unique_id = button_id(kit.terminal.terminal_id)
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()

@@ -13,7 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.restore_state import RestoreEntity
 
 from . import AiyRealtimeConfigEntry
-from .entity import KitEntity
+from .entity import KitEntity, remove_stale_entity
 from .hardware.led import LightKind, Rgb, UserLight
 from .terminal_kit import TerminalKit
 
@@ -35,6 +35,12 @@ async def async_setup_entry(
     for terminal_id, terminal in entry.runtime_data.terminals.items():
         if (kit := terminal.kit) is not None and kit.light_kind is not LightKind.NONE:
             async_add_entities([KitLight(kit)], config_subentry_id=terminal_id)
+        else:
+            remove_stale_entity(hass, "light", led_id(terminal_id))
+
+
+def led_id(terminal_id: str) -> str:
+    return f"{terminal_id}_led"
 
 
 class KitLight(KitEntity, LightEntity, RestoreEntity):
@@ -44,7 +50,7 @@ class KitLight(KitEntity, LightEntity, RestoreEntity):
 
     def __init__(self, kit: TerminalKit) -> None:
         super().__init__(kit)
-        self._attr_unique_id = f"{kit.terminal.terminal_id}_led"
+        self._attr_unique_id = led_id(kit.terminal.terminal_id)
 
     @property
     def color_mode(self) -> ColorMode:
