@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, Generator
 import logging
 from pathlib import Path
 
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -175,3 +176,14 @@ async def audio_server() -> AsyncGenerator[AudioServer]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
+    """This machine's GPIO: gpiozero's mock pins (PWM-capable, as lgpio's are)."""
+    from custom_components.aiy_realtime.hardware import pins
+
+    factory = MockFactory(pin_class=MockPWMPin)
+    monkeypatch.setattr(pins, "local_factory", lambda: factory)
+    yield factory
+    factory.reset()

@@ -3,12 +3,11 @@ that cannot be used are said in the form, with nothing typed lost."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
 import socket
 from typing import Any
 
 from gpiozero.exc import BadPinFactory
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -23,23 +22,12 @@ from custom_components.aiy_realtime.hardware import pins
 from tests.audio_server import AudioServer
 from tests.hardware.fakes import FakePiGPIOFactory
 from tests.helpers import ASSISTANT_ID, TERMINAL_ID, assistant, async_set_up_entry, terminal
+from tests.kit_helpers import reserved
 from tests.peer import LocalRealtimePeer
 
 pytestmark = pytest.mark.usefixtures("openai_at_peer", "loopback_ice")
 
 KIT = {"pins": "local", "long_press": "end_session", "led_idle": "off"}
-
-
-@pytest.fixture
-def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
-    factory = MockFactory(pin_class=MockPWMPin)
-    monkeypatch.setattr(pins, "local_factory", lambda: factory)
-    yield factory
-    factory.reset()
-
-
-def reserved(factory: MockFactory) -> list[Any]:
-    return [pin for pin, owners in factory._reservations.items() if owners]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from gpiozero.exc import BadPinFactory
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -30,11 +30,11 @@ from tests.audio_server import AudioServer, speech_wav
 from tests.hardware.fakes import FakePiGPIOFactory
 from tests.hardware.led_patterns import between, identify, record, wait_for
 from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
+from tests.kit_helpers import AMP, LED, entity, press, reserved
 from tests.peer import LocalRealtimePeer
 from tests.peer.script import Rule
 from tests.voice_helpers import Events, ended_reasons, our_streams, terminal_of, until
 
-BUTTON, LED, AMP = 23, 25, 16
 PATTERN_OF = {
     VoiceState.CONNECTING: "quick pulse",
     VoiceState.LISTENING: "on",
@@ -42,19 +42,6 @@ PATTERN_OF = {
     VoiceState.SPEAKING: "slow pulse",
 }
 ANSWER = " ".join(f"The kitchen light is on now, step {n} of the answer." for n in range(1, 6))
-
-
-@pytest.fixture
-def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
-    """This machine's GPIO: gpiozero's mock pins (PWM-capable, as lgpio's are)."""
-    factory = MockFactory(pin_class=MockPWMPin)
-    monkeypatch.setattr(pins, "local_factory", lambda: factory)
-    yield factory
-    factory.reset()
-
-
-def reserved(factory: MockFactory) -> list[Any]:
-    return [pin for pin, owners in factory._reservations.items() if owners]
 
 
 @pytest.fixture
@@ -82,21 +69,6 @@ async def kit_entry(
     assert openai_at_peer.all_violations() == []
     assert await our_streams(audio_server) == (0, 0), "a recorder or player outlived its entry"
     assert reserved(kit_pins) == [], "a pin outlived its entry"
-
-
-def entity(hass: HomeAssistant, platform: str, suffix: str) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"{TERMINAL_ID}_{suffix}")
-    assert entity_id is not None
-    return entity_id
-
-
-async def press(hass: HomeAssistant, factory: MockFactory, seconds: float = 0.15) -> None:
-    """A finger on the arcade button (pulled up: pressed is low), from another thread as
-    gpiozero's own edge callbacks come."""
-    pin = factory.pin(BUTTON)
-    await hass.async_add_executor_job(pin.drive_low)
-    await asyncio.sleep(seconds)
-    await hass.async_add_executor_job(pin.drive_high)
 
 
 async def led_shows(hass: HomeAssistant, entry: MockConfigEntry, led: Any, expected: str) -> bool:
