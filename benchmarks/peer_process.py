@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from subprocess import PIPE
 import sys
+from typing import Any
 
 import aiohttp
 
@@ -16,17 +17,19 @@ type Stats = dict[str, list[float]]
 
 
 class PeerProcess:
-    """`python -m tests.peer` in a child process, and its /_peer/stats."""
+    """`python -m tests.peer` (or another `module` serving it) in a child process, and its
+    /_peer/stats."""
 
-    def __init__(self, *options: str) -> None:
+    def __init__(self, *options: str, module: str = "tests.peer") -> None:
         self.options = options
+        self.module = module
         self.process: asyncio.subprocess.Process | None = None
         self.base_url = ""
         self._http: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.peer", *self.options, cwd=ROOT, stdout=PIPE
+            sys.executable, "-m", self.module, *self.options, cwd=ROOT, stdout=PIPE
         )
         assert self.process.stdout is not None
         line = (await self.process.stdout.readline()).decode()
@@ -35,11 +38,19 @@ class PeerProcess:
         self.base_url = line.split()[1]
         self._http = aiohttp.ClientSession()
 
-    async def stats(self) -> Stats:
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def get(self, path: str) -> Any:
+        """GET one of the peer's own routes (`/_peer/…`), as JSON."""
         assert self._http is not None
-        url = self.base_url.removesuffix("/v1") + "/_peer/stats"
-        async with self._http.get(url) as response:
-            data = await response.json()
+        async with self._http.get(self.base_url.removesuffix("/v1") + path) as response:
+            return await response.json()
+
+    async def stats(self) -> Stats:
+        data = await self.get("/_peer/stats")
         assert not data["violations"], data["violations"]
         return {
             call["user_texts"][0]: call["response_seconds"]

@@ -12,6 +12,7 @@ import array
 import asyncio
 import contextlib
 from fractions import Fraction
+import itertools
 from pathlib import Path
 import time
 
@@ -385,3 +386,97 @@ async def test_files_and_silence_are_paced_by_the_system_clock(source: str, tmp_
         await track.recv()
     assert time.monotonic() - start >= 0.5  # 25 frames after the first, 20 ms each
     await track.close()
+
+
+# -- (e) a recorder writing a frame in pieces; the answerer's packets decoded on arrival -------
+
+RECORDER_IN_PIECES = python_command(
+    "import sys, time\n"
+    "for _ in range(10):\n"
+    "    for _ in range(5):\n"
+    f"        sys.stdout.buffer.write(bytes({FRAME_BYTES // 5})); sys.stdout.flush()\n"
+    "        time.sleep(0.004)\n"
+)
+
+
+@pytest.mark.parametrize("paced", [True, False])
+async def test_a_frame_written_in_pieces_is_read_whole_and_the_end_is_partial(
+    paced: bool,
+) -> None:
+    reader = ProcessReader(
+        RECORDER_IN_PIECES, live=False, bytes_per_second=RATE * 2 if paced else None
+    )
+    frames = [await reader.read(FRAME_BYTES) for _ in range(10)]
+    assert [len(frame) for frame in frames] == [FRAME_BYTES] * 10
+    assert await reader.read(FRAME_BYTES) == b""  # the recorder ended: status 0, no more
+    await reader.close()
+
+
+def _opus_packets(count: int) -> list[bytes]:
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.format = "s16"
+    encoder.layout = "mono"
+    encoder.sample_rate = RATE
+    encoder.time_base = Fraction(1, RATE)
+    packets: list[bytes] = []
+    pcm = tone(count * 0.02)
+    for index in range(count):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
+        frame.sample_rate = RATE
+        frame.pts = index * FRAME
+        frame.planes[0].update(pcm[index * FRAME_BYTES : (index + 1) * FRAME_BYTES])
+        packets += [bytes(packet) for packet in encoder.encode(frame)]
+    return packets
+
+
+async def test_arriving_packets_are_decoded_in_order_and_late_or_repeated_ones_dropped() -> None:
+    packets = _opus_packets(6)
+    arriving = audio.ArrivingAudio()
+    frames: list[av.AudioFrame] = []
+    arriving.attach(frames.append, channels=1)
+    # Sequence numbers wrap at 65535: 65534, 65535, 0 are in order.
+    for payload, sequence in [
+        (packets[0], 65534),
+        (packets[1], 65535),
+        (packets[1], 65535),  # repeated
+        (packets[2], 0),
+        (packets[0], 65534),  # late
+        (packets[4], 2),  # 1 was lost: simply missing
+        (b"\x03\x00", 3),  # not Opus: a code-3 packet of no frames
+        (packets[5], 4),
+    ]:
+        arriving.receive(payload, sequence)
+    assert arriving.packets == 5
+    assert arriving.dropped == 3
+    assert [frame.layout.name for frame in frames] == ["mono"] * len(frames)
+    assert sum(frame.samples for frame in frames) == 5 * FRAME
+    arriving.stop()
+    arriving.receive(packets[5], 5)
+    assert arriving.packets == 5  # nothing after stop
+
+
+async def test_arriving_audio_without_a_consumer_is_read_with_recv_until_it_stops() -> None:
+    packets = _opus_packets(2)
+    arriving = audio.ArrivingAudio()
+    reading = asyncio.ensure_future(arriving.recv())  # recv() asks for frames: packets decode
+    await asyncio.sleep(0)
+    arriving.receive(packets[0], 10)
+    frame = await reading
+    assert (frame.sample_rate, frame.layout.name) == (48000, "stereo")
+    arriving.stop()
+    with pytest.raises(MediaStreamError):
+        await arriving.recv()
+
+
+async def test_the_opus_microphone_sends_the_sources_frames_as_packets_on_opus_clock() -> None:
+    source = PcmSourceTrack(SilenceReader(), rate=16000)
+    microphone = audio.OpusMicrophone(source)
+    packets = [await microphone.recv() for _ in range(3)]
+    assert all(packet.time_base == Fraction(1, 48000) for packet in packets)
+    pts = [packet.pts or 0 for packet in packets]
+    assert [b - a for a, b in itertools.pairwise(pts)] == [960, 960]  # 20 ms at 48 kHz
+    microphone.stop()
+    assert source.readyState == "ended"  # stopping the sent track stops its source
+    with pytest.raises(MediaStreamError):
+        await microphone.recv()
+    await source.close()

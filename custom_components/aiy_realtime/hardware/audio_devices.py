@@ -120,7 +120,9 @@ class Devices:
 
 def microphone(backend: AudioBackend, rate: int, channels: int = 1) -> ProcessReader:
     """A live reader of raw S16_LE PCM from the backend's input (starts on the first read)."""
-    return ProcessReader(capture_command(backend, rate, channels), live=True)
+    return ProcessReader(
+        capture_command(backend, rate, channels), live=True, bytes_per_second=rate * channels * 2
+    )
 
 
 def speaker(backend: AudioBackend, rate: int, channels: int = 1) -> ProcessSink:

@@ -2,9 +2,15 @@
 
 Sources read raw S16_LE PCM from anything that yields bytes (a recorder such as `arecord` or
 `parec`, a WAV file, silence) and deliver 20 ms frames: a live device at its sound card's pace,
-a file or silence paced by the system clock, as a microphone would be.
+a file or silence paced by the system clock, as a microphone would be. `OpusMicrophone` encodes
+a source's frames itself and hands aiortc packets to send as they are.
 Sinks take S16_LE PCM at their own rate and layout (`aplay`/`pacat`, a WAV file, a callback);
-`AudioPump` decodes, resamples and queues in between.
+`AudioPump` resamples (when it must) and queues in between. `ArrivingAudio` decodes the
+answerer's packets the moment they arrive, straight to the sink's layout.
+
+A voice terminal's audio costs what the codec costs and little more (benchmarks/voice_bench.py):
+aiortc's own path does, for every 20 ms each way, work a terminal has no use for; see the two
+classes for what they leave out.
 
 Whoever opens a source or sink closes it and awaits that. Each reports how it stopped for good
 through `ended` (an `AudioEnd`), so a recorder or player that dies is a reason to end the
@@ -22,7 +28,7 @@ from fractions import Fraction
 import logging
 from pathlib import Path
 import time
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 import wave
 
 from aiortc import MediaStreamTrack
@@ -32,6 +38,18 @@ import av
 _LOGGER = logging.getLogger(__name__)
 
 FRAME_MS = 20
+
+OPUS_CLOCK = 48000
+"""Opus's RTP clock (RFC 7587): 48 kHz, whatever rate a stream is coded at."""
+OPUS_TIME_BASE = Fraction(1, OPUS_CLOCK)
+OPUS_INPUT_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
+"""Rates the Opus encoder takes as they are (anything else is resampled to 48 kHz first)."""
+MIC_BITRATE = 48000
+"""What the microphone is sent at (mono): what aiortc's stereo 96 kbit/s gives each channel."""
+MIC_APPLICATION = "lowdelay"
+"""libopus's CELT-only mode: the mode aiortc's 96 kbit/s ends up in as well (SILK and hybrid,
+which libopus picks for speech at lower rates in its "voip" mode, cost three times the CPU), with
+the shortest look-ahead (2.5 ms)."""
 
 type EndReason = Literal["closed", "finished", "failed"]
 
@@ -213,6 +231,183 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         await self._reader.close()
 
 
+class OpusMicrophone(MediaStreamTrack):
+    """A microphone track's frames as Opus packets, encoded here: aiortc sends packets as they are.
+
+    Given frames, aiortc would do for each 20 ms what a voice terminal needs none of: compute an
+    RFC 6465 audio level sample by sample in Python (as much CPU as encoding), resample mono to
+    stereo, encode stereo at 96 kbit/s, and hop to a worker thread and back. Here: the frames'
+    own rate and layout (mono) when Opus takes them, `MIC_BITRATE`, `MIC_APPLICATION`, on the
+    event loop (tens of microseconds a frame). The packets carry their time on Opus's 48 kHz
+    clock, as aiortc stamps RTP with it.
+
+    The source's end is this track's end; stopping this track stops the source (aiortc stops
+    the track it sends when the connection closes, as it stopped the source itself before).
+    Only for a line that sends Opus (see transport.py).
+    """
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack, bitrate: int = MIC_BITRATE) -> None:
+        super().__init__()
+        self.source = source
+        self.bitrate = bitrate
+        self._encoder: av.AudioCodecContext | None = None
+        self._resampler: av.AudioResampler | None = None
+        self._clock_per_sample = 1
+        self._packets: deque[av.Packet[Any]] = deque()
+
+    async def recv(self) -> av.Packet[Any]:
+        while not self._packets:
+            if self.readyState != "live":
+                raise MediaStreamError
+            frame = await self.source.recv()
+            if not isinstance(frame, av.AudioFrame):
+                raise MediaStreamError(f"not audio: {type(frame).__name__}")
+            self._packets.extend(self._encode(frame))
+        return self._packets.popleft()
+
+    def _encode(self, frame: av.AudioFrame) -> list[av.Packet[Any]]:
+        encoder = self._encoder or self._open(frame)
+        frames = [frame] if self._resampler is None else self._resampler.resample(frame)
+        packets: list[av.Packet[Any]] = []
+        for each in frames:
+            packets += encoder.encode(each)
+        for packet in packets:
+            packet.pts = (packet.pts or 0) * self._clock_per_sample
+            packet.time_base = OPUS_TIME_BASE
+        return packets
+
+    def _open(self, frame: av.AudioFrame) -> av.AudioCodecContext:
+        """An encoder for the source's rate and layout (with a resampler if Opus needs one)."""
+        rate = frame.sample_rate
+        layout = frame.layout.name
+        if (
+            rate not in OPUS_INPUT_RATES
+            or layout not in ("mono", "stereo")
+            or frame.format.name != "s16"
+            or frame.samples != rate * FRAME_MS // 1000
+        ):
+            rate = rate if rate in OPUS_INPUT_RATES else OPUS_CLOCK
+            layout = "mono" if layout == "mono" else "stereo"
+            self._resampler = av.AudioResampler(
+                format="s16", layout=layout, rate=rate, frame_size=rate * FRAME_MS // 1000
+            )
+        encoder = av.CodecContext.create("libopus", "w")
+        encoder.bit_rate = self.bitrate
+        encoder.format = "s16"
+        encoder.layout = layout
+        encoder.sample_rate = rate
+        encoder.time_base = Fraction(1, rate)
+        encoder.options = {"application": MIC_APPLICATION}
+        self._clock_per_sample = OPUS_CLOCK // rate
+        self._encoder = encoder
+        return encoder
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
+
+
+# -- the answerer's audio -------------------------------------------------------------------------
+
+
+class ArrivingAudio(MediaStreamTrack):
+    """The answerer's Opus audio, decoded the moment each RTP packet arrives (transport.py feeds
+    it with `receive` in place of aiortc's receiver).
+
+    aiortc's receiver would put every packet through a jitter buffer that lets a packet go only
+    once four more have arrived (80 ms of delay, and the end of an answer held back until the
+    next one), decode it in a thread, and hand each frame back to the event loop through a new
+    task and two queues; the pump then resampled its stereo to the speaker's mono. Here a packet
+    is decoded on arrival to the layout its consumer asked for (`attach`) and handed over at
+    once: the player's buffer is the only jitter buffer. A packet older than one already
+    decoded (late, or repeated) is dropped; a lost one is simply missing.
+
+    Without a consumer, `recv()` gives the frames (stereo, 48 kHz); with neither, packets are
+    not decoded at all.
+    """
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._consumer: Callable[[av.AudioFrame], None] | None = None
+        self._layout = "stereo"
+        self._decoder: av.AudioCodecContext | None = None
+        self._last_sequence: int | None = None
+        self._frames: asyncio.Queue[av.AudioFrame | None] | None = None
+        self.packets = 0
+        """Packets decoded."""
+        self.dropped = 0
+        """Packets that came too late (or twice), or could not be decoded."""
+
+    def attach(self, consumer: Callable[[av.AudioFrame], None], channels: int = 1) -> None:
+        """Hand every decoded frame (S16, 48 kHz, `channels`) to `consumer`, on arrival.
+
+        The consumer must not raise: it runs inside aiortc's receiving task.
+        """
+        layout = "mono" if channels == 1 else "stereo"
+        if layout != self._layout:
+            self._layout = layout
+            self._decoder = None
+        self._consumer = consumer
+
+    def detach(self) -> None:
+        self._consumer = None
+
+    def receive(self, payload: bytes, sequence: int) -> None:
+        """One RTP packet's Opus payload and sequence number, as it arrives."""
+        if self.readyState != "live" or not payload:
+            return
+        if self._last_sequence is not None:
+            ahead = (sequence - self._last_sequence) & 0xFFFF
+            if ahead == 0 or ahead >= 0x8000:
+                self.dropped += 1
+                return
+        self._last_sequence = sequence
+        consumer = self._consumer
+        if consumer is None and self._frames is None:
+            return
+        try:
+            frames = (self._decoder or self._open()).decode(av.Packet(payload))
+        except av.FFmpegError:
+            self.dropped += 1
+            return
+        self.packets += 1
+        for frame in frames:
+            if consumer is not None:
+                consumer(frame)
+            elif self._frames is not None:
+                self._frames.put_nowait(frame)
+
+    def _open(self) -> av.AudioCodecContext:
+        decoder = av.CodecContext.create("libopus", "r")
+        decoder.format = "s16"
+        decoder.layout = self._layout
+        decoder.sample_rate = OPUS_CLOCK
+        self._decoder = decoder
+        return decoder
+
+    async def recv(self) -> av.AudioFrame:
+        if self._frames is None:
+            self._frames = asyncio.Queue()
+            if self.readyState != "live":
+                self._frames.put_nowait(None)
+        frame = await self._frames.get()
+        if frame is None:
+            self._frames.put_nowait(None)  # for any later recv() too
+            raise MediaStreamError
+        return frame
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            super().stop()
+            self._consumer = None
+            if self._frames is not None:
+                self._frames.put_nowait(None)
+
+
 # -- sinks --------------------------------------------------------------------------------------
 
 
@@ -221,6 +416,8 @@ class AudioSink(Protocol):
 
     `flush()` drops what the sink still holds to play (playback stops now; later writes play).
     `ended` resolves when the sink stops for good: `closed` by its owner, or `failed`.
+    A sink may also offer `write_nowait(pcm) -> bool`: take `pcm` at once if it can without
+    waiting (True), else take nothing (False); `AudioPump` then saves a task switch a chunk.
     """
 
     rate: int
@@ -312,12 +509,14 @@ class WavSink(Ending):
 
 
 class AudioPump(Ending):
-    """Receives decoded frames from the remote track, resamples them, and writes them to a sink.
+    """Receives decoded frames from the remote track, resamples them (unless they already are in
+    the sink's rate and layout), and writes them to a sink.
 
-    Receiving and writing run apart, with the sink's PCM queued here in between: a player that
-    is slow to (re)start never holds up the receiver, and `flush()` drops what has not played
-    yet, here and in the player. `ended` resolves with the sink's failure, `finished` when the
-    remote track ends, or `closed`.
+    An `ArrivingAudio` track hands its frames over as they are decoded, in the sink's layout;
+    any other track is read with `recv()`. Receiving and writing run apart, with the sink's PCM
+    queued here in between: a player that is slow to (re)start never holds up the receiver, and
+    `flush()` drops what has not played yet, here and in the player. `ended` resolves with the
+    sink's failure, `finished` when the remote track ends, or `closed`.
     """
 
     MAX_QUEUED_MS = 2000
@@ -326,17 +525,26 @@ class AudioPump(Ending):
     def __init__(self, track: MediaStreamTrack, sink: AudioSink) -> None:
         self._track = track
         self._sink = sink
+        self._layout = "mono" if sink.channels == 1 else "stereo"
         self._resampler = self._new_resampler()
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
         self._max_queued_bytes = sink.rate * sink.channels * 2 * self.MAX_QUEUED_MS // 1000
         self._wake = asyncio.Event()
+        self._write_nowait: Callable[[bytes], bool] | None = getattr(sink, "write_nowait", None)
+        self._sink_busy = False
+        """The writer is inside `sink.write()`: what comes now must queue behind it."""
         self.frames = 0
         self.bytes_written = 0
         self.bytes_dropped = 0
         loop = asyncio.get_running_loop()
         sink.ended.add_done_callback(self._on_sink_ended)
-        self._receiving = loop.create_task(self._receive(), name="aiy-audio-receive")
+        self._receiving: asyncio.Task[None] | None = None
+        if isinstance(track, ArrivingAudio):
+            track.attach(self._arrived, sink.channels)
+            track.on("ended", self._remote_ended)
+        else:
+            self._receiving = loop.create_task(self._receive(), name="aiy-audio-receive")
         self._writing = loop.create_task(self._write(), name="aiy-audio-write")
 
     def _new_resampler(self) -> av.AudioResampler:
@@ -352,19 +560,53 @@ class AudioPump(Ending):
         try:
             while True:
                 frame = await self._track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                self.frames += 1
-                # The resampler returns as many frames as it has ready: none, one or several.
-                for out in self._resampler.resample(frame):
-                    self._enqueue(bytes(out.planes[0])[: out.samples * self._sink.channels * 2])
+                if isinstance(frame, av.AudioFrame):
+                    self._take(frame)
         except MediaStreamError:
             self._end("finished", "the remote audio ended")
         except Exception as err:
-            _LOGGER.debug("receiving audio failed", exc_info=True)
-            self._end("failed", f"receiving audio failed: {type(err).__name__}: {err}")
+            self._receiving_failed(err)
+
+    def _arrived(self, frame: av.AudioFrame) -> None:
+        """A frame from ArrivingAudio, in aiortc's receiving task: nothing may raise into it."""
+        try:
+            self._take(frame)
+        except Exception as err:
+            self._receiving_failed(err)
+
+    def _remote_ended(self) -> None:
+        self._end("finished", "the remote audio ended")
+
+    def _receiving_failed(self, err: Exception) -> None:
+        _LOGGER.debug("receiving audio failed", exc_info=True)
+        if isinstance(self._track, ArrivingAudio):
+            self._track.detach()
+        self._end("failed", f"receiving audio failed: {type(err).__name__}: {err}")
+
+    def _take(self, frame: av.AudioFrame) -> None:
+        self.frames += 1
+        size = frame.samples * self._sink.channels * 2
+        if (
+            frame.sample_rate == self._sink.rate
+            and frame.layout.name == self._layout
+            and frame.format.name == "s16"
+        ):
+            self._enqueue(bytes(memoryview(frame.planes[0])[:size]))
+            return
+        # The resampler returns as many frames as it has ready: none, one or several.
+        for out in self._resampler.resample(frame):
+            self._enqueue(bytes(memoryview(out.planes[0])[: out.samples * self._sink.channels * 2]))
 
     def _enqueue(self, pcm: bytes) -> None:
+        if (
+            self._write_nowait is not None
+            and not self._queue
+            and not self._sink_busy
+            and self._end_info is None
+            and self._write_nowait(pcm)
+        ):
+            self.bytes_written += len(pcm)
+            return
         self._queue.append(pcm)
         self._queued_bytes += len(pcm)
         while self._queued_bytes > self._max_queued_bytes:
@@ -381,7 +623,11 @@ class AudioPump(Ending):
                     await self._wake.wait()
                 pcm = self._queue.popleft()
                 self._queued_bytes -= len(pcm)
-                await self._sink.write(pcm)
+                self._sink_busy = True
+                try:
+                    await self._sink.write(pcm)
+                finally:
+                    self._sink_busy = False
                 self.bytes_written += len(pcm)
         except AudioDeviceError as err:
             self._end("failed", str(err))
@@ -404,9 +650,13 @@ class AudioPump(Ending):
     async def close(self) -> None:
         self._end("closed")
         self._sink.ended.remove_done_callback(self._on_sink_ended)
-        for task in (self._receiving, self._writing):
+        if isinstance(self._track, ArrivingAudio):
+            self._track.detach()
+            self._track.remove_listener("ended", self._remote_ended)
+        tasks = [task for task in (self._receiving, self._writing) if task is not None]
+        for task in tasks:
             task.cancel()
-        for task in (self._receiving, self._writing):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._sink.close()

@@ -1,4 +1,8 @@
-"""One WebRTC peer connection to a Realtime answerer: the `oai-events` channel, one audio line."""
+"""One WebRTC peer connection to a Realtime answerer: the `oai-events` channel, one audio line.
+
+The audio line carries Opus only, encoded and decoded by our code (audio.py) rather than by
+aiortc's sender and receiver: see `WebRTCTransport.encode_microphone` and `decode_on_arrival`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 import contextlib
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from aiortc import (
     MediaStreamTrack,
@@ -14,11 +18,17 @@ from aiortc import (
     RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InvalidStateError
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import RtpPacket
 from openai.types.realtime import RealtimeSessionCreateRequestParam
 
+from .audio import OPUS_CLOCK, ArrivingAudio, OpusMicrophone
 from .errors import (
     RealtimeCallGone,
     RealtimeConnectError,
@@ -37,6 +47,13 @@ class WebRTCTransport:
 
     Callbacks run on the event loop; none of them may raise into aiortc.
     """
+
+    encode_microphone: ClassVar[bool] = True
+    """Send the microphone as Opus packets we encode (audio.OpusMicrophone), not as frames for
+    aiortc's encoder. False: aiortc's own path (benchmarks/voice_bench.py compares the two)."""
+    decode_on_arrival: ClassVar[bool] = True
+    """Decode the answerer's packets as they arrive (audio.ArrivingAudio), not through aiortc's
+    receiver (jitter buffer, decoder thread). False: aiortc's own path."""
 
     def __init__(
         self,
@@ -58,6 +75,7 @@ class WebRTCTransport:
         self._on_lost = on_lost
         self._pc: RTCPeerConnection | None = None
         self._channel: RTCDataChannel | None = None
+        self._arriving: ArrivingAudio | None = None
         self._closing = False
         self.call_id: str | None = None
 
@@ -87,10 +105,14 @@ class WebRTCTransport:
         # The channel and the audio line must exist before the offer is made.
         channel = pc.createDataChannel(CHANNEL_LABEL)
         self._channel = channel
+        encoded = self.encode_microphone and self._microphone is not None
         if self._microphone is not None:
-            pc.addTransceiver(self._microphone, direction="sendrecv")
+            microphone = OpusMicrophone(self._microphone) if encoded else self._microphone
+            transceiver = pc.addTransceiver(microphone, direction="sendrecv")
         else:
-            pc.addTransceiver("audio", direction="recvonly")
+            transceiver = pc.addTransceiver("audio", direction="recvonly")
+        if encoded or (self.decode_on_arrival and self._receive_audio):
+            _opus_only(transceiver)
         self._listen(pc, channel, connected, channel_open, failed)
 
         offer = await pc.createOffer()
@@ -142,7 +164,7 @@ class WebRTCTransport:
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
             if track.kind == "audio" and self._receive_audio:
-                self._on_remote_audio(track)
+                self._on_remote_audio(self._arriving_audio(pc, track))
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -155,6 +177,19 @@ class WebRTCTransport:
                     failed.set_result(state)
                 if connected.is_set():
                     self._lost(f"connection {state}")
+
+    def _arriving_audio(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> MediaStreamTrack:
+        """The remote audio as the session gets it: decoded on arrival (ArrivingAudio, fed by
+        the track's receiver), or aiortc's own track."""
+        receiver = next(
+            (t.receiver for t in pc.getTransceivers() if t.receiver.track is track), None
+        )
+        if not self.decode_on_arrival or receiver is None:
+            return track
+        arriving = ArrivingAudio()
+        _feed(receiver, arriving)
+        self._arriving = arriving
+        return arriving
 
     @staticmethod
     def _drop_remote_audio(pc: RTCPeerConnection) -> None:
@@ -200,6 +235,9 @@ class WebRTCTransport:
         self._channel = None
         if pc is not None:
             await pc.close()
+        arriving, self._arriving = self._arriving, None
+        if arriving is not None:
+            arriving.stop()
         call_id, self.call_id = self.call_id, None
         if call_id:
             try:
@@ -210,3 +248,38 @@ class WebRTCTransport:
                 _LOGGER.debug("hangup of %s failed: %s", call_id, err)
             else:
                 _LOGGER.debug("hung up %s", call_id)
+
+
+def _opus_only(transceiver: RTCRtpTransceiver) -> None:
+    """Offer Opus alone on the audio line: what our encoder sends and our decoder takes (the
+    Realtime API answers Opus in any case)."""
+    capabilities = RTCRtpSender.getCapabilities("audio")
+    transceiver.setCodecPreferences(
+        [codec for codec in capabilities.codecs if codec.mimeType.lower() == "audio/opus"]
+    )
+
+
+def _feed(receiver: RTCRtpReceiver, arriving: ArrivingAudio) -> None:
+    """Give the receiver's RTP packets to `arriving` instead of aiortc's jitter buffer and
+    decoder thread.
+
+    aiortc has no public switch for this (as for `_drop_remote_audio`): the receiver's packet
+    handler is replaced on this one receiver. It still counts what arrives for its RTCP receiver
+    reports, as aiortc's handler does (when the counters are where aiortc 1.x keeps them).
+    """
+    streams: dict[int, StreamStatistics] | None = getattr(
+        receiver, "_RTCRtpReceiver__remote_streams", None
+    )
+
+    async def arrived(packet: RtpPacket, arrival_time_ms: int) -> None:
+        try:
+            if streams is not None:
+                statistics = streams.get(packet.ssrc)
+                if statistics is None:
+                    statistics = streams[packet.ssrc] = StreamStatistics(OPUS_CLOCK)
+                statistics.add(packet)
+            arriving.receive(packet.payload, packet.sequence_number)
+        except Exception:  # nothing may raise into aiortc's receiving task
+            _LOGGER.debug("an arriving audio packet could not be handled", exc_info=True)
+
+    receiver._handle_rtp_packet = arrived  # type: ignore[method-assign]
