@@ -6,6 +6,7 @@ from typing import Any
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataWithId
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
@@ -29,6 +30,11 @@ from tests.peer.http import VALID_KEY
 
 ASSISTANT_ID = "assistant0000000000000000001"
 TERMINAL_ID = "terminal00000000000000000001"
+
+
+HA_REFUSES_CONCURRENT_TURNS = hasattr(conversation, "ConversationBusyError")
+"""From 2026.11, Home Assistant refuses a message in a conversation while another is answered
+(before, our agent answered them in turn)."""
 
 
 def agent(title: str = DEFAULT_CONVERSATION_NAME, **options: Any) -> ConfigSubentryData:

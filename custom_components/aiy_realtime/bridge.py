@@ -65,7 +65,9 @@ class ChatBridge:
         """Send the session what the chat log has and the session has not seen yet, after the
         turn's volatile context (the time) when that changed.
 
-        Each entry counts as seen once sent: a send that fails midway repeats nothing next time.
+        Each entry counts as seen once tried: one the session refused (too long for the
+        channel, say) is not tried again with the next turn. Home Assistant keeps a failed
+        turn's message in the chat log from 2026.11 on; it used to drop it.
         """
         known = self.realtime
         session = known.session
@@ -73,8 +75,8 @@ class ChatBridge:
             session.add_items([SystemText(context)])
             known.context = context
         for part in known.unseen(chat_log):
-            session.add_items(content_items(part))
             known.mark_seen(part)
+            session.add_items(content_items(part))
 
     async def ask(
         self, chat_log: conversation.ChatLog, context: str | None, progress: TurnProgress

@@ -14,10 +14,11 @@ from typing import Protocol
 
 from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.helpers import chat_session, llm
+from homeassistant.helpers import llm
 
 from .assistant import Assistant
 from .bridge import ChatBridge
+from .chat_sessions import async_get_chat_session
 from .const import DOMAIN, MAX_TOOL_ROUNDS
 from .conversations import RealtimeConversation
 from .instructions import split_prompt
@@ -214,7 +215,7 @@ class VoiceSession:
         self._gate = GatedReader(route.microphone())
         self._mic = PcmSourceTrack(self._gate, rate=route.rate)
         with (
-            chat_session.async_get_chat_session(setup.hass, None) as chat,
+            async_get_chat_session(setup.hass, None, None) as chat,
             conversation.async_get_chat_log(setup.hass, chat) as chat_log,
         ):
             self.conversation_id = chat.conversation_id

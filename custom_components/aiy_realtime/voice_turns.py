@@ -12,9 +12,9 @@ import time
 
 from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import chat_session
 
 from .bridge import ChatBridge, TurnFailed, TurnProgress
+from .chat_sessions import async_get_chat_session
 from .conversations import TurnState, current_turn
 from .realtime.errors import RealtimeError
 from .realtime.responses import ResponseResult, Turn
@@ -186,7 +186,7 @@ class VoiceTurns:
         """The conversation's chat log for one step: HA reopens it each time (a voice session
         may outlast a chat session's 5 idle minutes; each step keeps the chat session alive)."""
         with (
-            chat_session.async_get_chat_session(self.hass, self.conversation_id) as chat,
+            async_get_chat_session(self.hass, self.conversation_id, None) as chat,
             conversation.async_get_chat_log(self.hass, chat) as chat_log,
         ):
             self.conversation_id = chat.conversation_id

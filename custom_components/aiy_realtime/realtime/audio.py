@@ -175,6 +175,7 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         self.rate = rate
         self.channels = channels
         self._samples = rate * FRAME_MS // 1000
+        self._time_base = Fraction(1, rate)
         self._pts = 0
         self._start: float | None = None
 
@@ -204,7 +205,7 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         frame.planes[0].update(pcm)
         frame.sample_rate = self.rate
         frame.pts = self._pts
-        frame.time_base = Fraction(1, self.rate)
+        frame.time_base = self._time_base
         self._pts += self._samples
         return frame
 
