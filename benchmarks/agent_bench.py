@@ -19,7 +19,6 @@ import logging
 import os
 from pathlib import Path
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -27,23 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aioice.ice  # noqa: E402
-from pytest_homeassistant_custom_component.common import (  # noqa: E402
-    MockConfigEntry,
-    async_test_home_assistant,
-)
 
-from homeassistant import loader  # noqa: E402
 from homeassistant.components import conversation  # noqa: E402
-from homeassistant.const import CONF_API_KEY  # noqa: E402
 from homeassistant.core import Context, HomeAssistant  # noqa: E402
 from homeassistant.helpers import entity_registry as er  # noqa: E402
-from homeassistant.setup import async_setup_component  # noqa: E402
 
 from benchmarks.common import p50, p95, publish  # noqa: E402
+from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
 from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
-from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN  # noqa: E402
-from tests.peer.http import VALID_KEY  # noqa: E402
+from custom_components.aiy_realtime.const import DOMAIN  # noqa: E402
 
 
 async def converse(hass: HomeAssistant, agent_id: str, text: str, conversation_id: str) -> float:
@@ -125,26 +117,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     await peer.start()
     os.environ["OPENAI_BASE_URL"] = peer.base_url
     try:
-        with tempfile.TemporaryDirectory() as config_dir:
-            async with async_test_home_assistant(config_dir=config_dir) as hass:
-                hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
-                assert await async_setup_component(hass, "homeassistant", {})
-                entry = MockConfigEntry(
-                    domain=DOMAIN,
-                    data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
-                    subentries_data=[recommended_agent()],
-                )
-                entry.add_to_hass(hass)
-                assert await hass.config_entries.async_setup(entry.entry_id)
-                await hass.async_block_till_done()
-                (subentry_id,) = entry.subentries
-                agent_id = er.async_get(hass).async_get_entity_id(
-                    "conversation", DOMAIN, subentry_id
-                )
-                assert agent_id is not None
-                results = await run(hass, agent_id, peer, args)
-                await hass.config_entries.async_unload(entry.entry_id)
-                await hass.async_stop(force=True)
+        async with home_assistant(recommended_agent()) as (hass, entry):
+            (subentry_id,) = entry.subentries
+            agent_id = er.async_get(hass).async_get_entity_id("conversation", DOMAIN, subentry_id)
+            assert agent_id is not None
+            results = await run(hass, agent_id, peer, args)
     finally:
         await peer.close()
     return results

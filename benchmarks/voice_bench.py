@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 import contextlib
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -71,19 +71,15 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 from pytest_homeassistant_custom_component.common import (  # noqa: E402
     MockConfigEntry,
-    async_test_home_assistant,
 )
 
-from homeassistant import loader  # noqa: E402
-from homeassistant.const import CONF_API_KEY  # noqa: E402
 from homeassistant.core import Event, HomeAssistant, callback  # noqa: E402
 from homeassistant.helpers import entity_registry as er  # noqa: E402
-from homeassistant.setup import async_setup_component  # noqa: E402
 
 from benchmarks.common import p50, p95, publish  # noqa: E402
+from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
 from custom_components.aiy_realtime.const import (  # noqa: E402
-    CONF_ENDPOINT,
     DOMAIN,
     EVENT_TRANSCRIPT,
 )
@@ -93,7 +89,7 @@ from custom_components.aiy_realtime.hardware.pcm_process import (  # noqa: E402
     ProcessSink,
 )
 from custom_components.aiy_realtime.realtime import audio, transport  # noqa: E402
-from tests.audio_server import AudioServer, speech_wav  # noqa: E402
+from tests.audio_server import AudioServer, speech_wav, write_wav  # noqa: E402
 from tests.helpers import TERMINAL_ID, assistant, terminal  # noqa: E402
 from tests.peer.http import VALID_KEY  # noqa: E402
 
@@ -378,15 +374,6 @@ def read_pcm(path: Path) -> bytes:
         return wav.readframes(wav.getnframes())
 
 
-def write_pcm(path: Path, pcm: bytes) -> Path:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(pcm)
-    return path
-
-
 async def one_exchange(directory: Path) -> bytes:
     """The sentence, then silence to the end of the cycle: mono S16 at 48 kHz."""
     speech = read_pcm(await speech_wav(UTTERANCE, directory / "utterance.wav"))
@@ -584,28 +571,6 @@ async def bare_client(tally: Tally, peer: PeerProcess, cycle: bytes, seconds: fl
 # -- Home Assistant -------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def home_assistant(server: str) -> AsyncIterator[tuple[HomeAssistant, MockConfigEntry]]:
-    with tempfile.TemporaryDirectory() as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
-            assert await async_setup_component(hass, "homeassistant", {})
-            entry = MockConfigEntry(
-                domain=DOMAIN,
-                data={CONF_API_KEY: VALID_KEY, CONF_ENDPOINT: "openai"},
-                subentries_data=[assistant(), terminal(server)],
-            )
-            entry.add_to_hass(hass)
-            assert await hass.config_entries.async_setup(entry.entry_id)
-            await hass.async_block_till_done()
-            try:
-                yield hass, entry
-            finally:
-                await hass.config_entries.async_unload(entry.entry_id)
-                await hass.async_block_till_done()
-                await hass.async_stop(force=True)
-
-
 def satellite(hass: HomeAssistant) -> str:
     entity_id = er.async_get(hass).async_get_entity_id("assist_satellite", DOMAIN, TERMINAL_ID)
     assert entity_id is not None
@@ -754,10 +719,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         os.environ["OPENAI_BASE_URL"] = peer.base_url
         with tempfile.TemporaryDirectory() as directory:
             cycle = await one_exchange(Path(directory))
-            wav = write_pcm(
+            wav = write_wav(
                 Path(directory) / "loop.wav", looped(cycle, slice_seconds + WARM_UP_SECONDS + 2)
             )
-            async with home_assistant(server.server) as (hass, entry):
+            async with home_assistant(assistant(), terminal(server.server)) as (hass, entry):
                 timings = await starts(hass, entry, args.cold, args.warm)
                 idle = await idle_cpu(args.idle_seconds)
                 rig = Rig(hass, server, peer, wav)

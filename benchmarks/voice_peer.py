@@ -14,7 +14,6 @@ import asyncio
 from collections import deque
 import contextlib
 import logging
-import signal
 import time
 
 from aiohttp import web
@@ -73,14 +72,7 @@ async def serve(args: argparse.Namespace) -> None:
     peer_call.SpeechTrack = MarkedSpeechTrack  # type: ignore[misc]
     peer = BenchPeer(keep_calls=False)
     peer.script = bench_script()
-    await peer.start(port=args.port)
-    print(f"ready {peer.base_url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await peer.close()
+    await peer.serve_until_signalled(args.port)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 
 import aioice.ice
 
@@ -25,14 +24,7 @@ async def serve(args: argparse.Namespace) -> None:
     peer = LocalRealtimePeer(args.key, keep_calls=False, quiet_when_idle=args.quiet_when_idle)
     if args.demo:
         use_demo(peer)
-    await peer.start(port=args.port)
-    print(f"ready {peer.base_url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await peer.close()
+    await peer.serve_until_signalled(args.port)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter, deque
 from dataclasses import dataclass, field
 import json
+import signal
 from typing import Any
 
 from aiohttp import web
@@ -174,6 +175,18 @@ class LocalRealtimePeer:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def serve_until_signalled(self, port: int = 0) -> None:
+        """As a process of its own: start, print `ready <base URL>` for whoever started it, and
+        close on SIGINT or SIGTERM."""
+        await self.start(port=port)
+        print(f"ready {self.base_url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.close()
 
     async def close(self) -> None:
         for call in list(self.calls.values()):
