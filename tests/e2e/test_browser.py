@@ -18,6 +18,7 @@ import shutil
 from playwright.async_api import (
     Browser,
     Page,
+    Route,
     TimeoutError as PlaywrightTimeoutError,
     async_playwright,
     expect,
@@ -69,6 +70,16 @@ class Shots:
             shutil.copy(path, SCREENSHOTS / path.name)
 
 
+async def stay_offline(page: Page, home: HomeAssistant) -> None:
+    """Requests leaving the machine fail at once: none of the steps needs the internet, and on a
+    network that drops packets rather than refusing them a stray request would hang a step."""
+
+    async def refuse(route: Route) -> None:
+        await route.abort("internetdisconnected")
+
+    await page.route(lambda url: not url.startswith(home.url), refuse)
+
+
 async def onboard(page: Page, home: HomeAssistant) -> None:
     """The owner account, then every later onboarding step as it comes (location, country,
     analytics), each with its own Next, until the dashboard."""
@@ -86,10 +97,11 @@ async def onboard(page: Page, home: HomeAssistant) -> None:
             page.get_by_role("button", name="Finish", disabled=False)
         )
         try:
-            await step.first.click(timeout=10_000)
-        except PlaywrightTimeoutError:  # the last step navigated away meanwhile
+            await step.first.click(timeout=UI_TIMEOUT_MS)
+        except PlaywrightTimeoutError as err:  # the last step navigated away meanwhile
             if "onboarding" in page.url:
-                raise
+                shown = await page.locator("body").inner_text()
+                raise AssertionError(f"onboarding stuck at {page.url}: {shown!r}") from err
     await page.wait_for_url("**/home/**", timeout=UI_TIMEOUT_MS)
 
 
@@ -217,6 +229,7 @@ async def test_a_new_user_gets_a_working_assistant_in_the_frontend(
     async with running(tmp_path) as (home, peer):
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(UI_TIMEOUT_MS)
+        await stay_offline(page, home)
 
         await onboard(page, home)
         await add_integration(page, home, peer, shots)
