@@ -15,6 +15,7 @@ from . import AiyRealtimeConfigEntry
 from .agent import AgentError, RealtimeAgent
 from .const import DOMAIN
 from .entity import AiyRealtimeEntity
+from .tool_guard import guard_tools
 
 PARALLEL_UPDATES = 0
 
@@ -92,6 +93,7 @@ class AiyRealtimeConversationEntity(
             )
         except conversation.ConverseError as err:
             return err.as_conversation_result()
+        guard_tools(chat_log)
 
         try:
             outcome = await self.agent.async_answer(chat_log, self.entity_id)

@@ -47,6 +47,7 @@ from .hardware.audio_devices import (
 )
 from .hardware.boards import BoardError
 from .realtime.audio import AudioSink, PcmReader
+from .realtime.errors import RealtimeAuthError
 from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
 from .terminal_kit import KitSettings, TerminalKit
@@ -276,6 +277,8 @@ class VoiceTerminal:
                 translation_placeholders=placeholders,
             ) from err
         LOGGER.warning("A voice session of %s did not start: %s", self.subentry.title, err)
+        if isinstance(err, RealtimeAuthError) or isinstance(err.__cause__, RealtimeAuthError):
+            self.entry.async_start_reauth(self.hass)
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="session_failed",

@@ -29,6 +29,7 @@ from .realtime.lifecycle import GONE
 from .realtime.responses import Turn
 from .realtime.session import CloseReason, RealtimeSession, SessionEvent, SessionState
 from .realtime.signaling import Signaling
+from .tool_guard import guard_tools
 from .toolset import ToolSet
 from .usage import UsageMeter
 from .voice_turns import VoiceTurns
@@ -277,6 +278,7 @@ class VoiceSession:
             setup.assistant.prompt,
             self._request.instructions,
         )
+        guard_tools(chat_log)
 
     # -- what callers do -----------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ class HttpFault:
     code: str = "injected"
     message: str = "Injected by the test"
     delay: float = 0.0
+    sdp: str | None = None
+    """Answer the call with this as the SDP (status `status`, a Location header), not an error."""
+    no_location: bool = False
+    """Answer the call as usual, but without its Location header (the call id)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +51,10 @@ class FaultPlan:
     def take(self, route: str) -> HttpFault | None:
         queue = self.queued.get(route)
         return queue.popleft() if queue else None
+
+    def peek(self, route: str) -> HttpFault | None:
+        queue = self.queued.get(route)
+        return queue[0] if queue else None
 
 
 def error_response(status: int, code: str, message: str, error_type: str) -> web.Response:
@@ -226,6 +234,13 @@ class LocalRealtimePeer:
         if fault := self.faults.take(route):
             if fault.delay:
                 await asyncio.sleep(fault.delay)
+            if fault.sdp is not None:
+                return web.Response(
+                    status=fault.status,
+                    text=fault.sdp,
+                    content_type="application/sdp",
+                    headers={"Location": "/v1/realtime/calls/rtc_injected"},
+                )
             return error_response(
                 fault.status,
                 fault.code,
@@ -252,6 +267,10 @@ class LocalRealtimePeer:
     async def _create_call(self, request: web.Request) -> web.Response:
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
         ephemeral = bearer.startswith("ek_")
+        located = True
+        if (planned := self.faults.peek("calls")) is not None and planned.no_location:
+            self.faults.take("calls")
+            located = False
         if (refused := await self._guard(request, "calls", ephemeral=ephemeral)) is not None:
             return refused
         session: dict[str, Any] = {}
@@ -301,7 +320,7 @@ class LocalRealtimePeer:
             status=201,
             text=answer,
             content_type="application/sdp",
-            headers={"Location": f"{prefix}/realtime/calls/{call.call_id}"},
+            headers={"Location": f"{prefix}/realtime/calls/{call.call_id}"} if located else {},
         )
 
     async def _client_secret(self, request: web.Request) -> web.Response:

@@ -36,6 +36,9 @@ class _Request:
 class _Active:
     response_id: str
     turn: Turn
+    guessed_for: str | None = None
+    """The request this untagged response was taken to answer (a server that does not echo
+    metadata); a response tagged with that request later is the real answer."""
     text: str = ""
     transcript: str = ""
 
@@ -109,26 +112,39 @@ class ResponseQueue:
             else:
                 self._requested = request
 
-    def on_created(self, response: RealtimeResponse) -> tuple[Turn, bool]:
+    def on_created(self, response: RealtimeResponse) -> tuple[Turn, bool] | None:
         """The turn a new response belongs to, and whether a caller asked for it (else the
-        server started it: a turn of its own, which nobody waits on)."""
+        server started it: a turn of its own, which nobody waits on); None for a response that
+        cannot be one (the server keeps one active at a time, and starts none of its own with
+        turn detection off), which is ignored rather than let it stand in for the real one."""
         request = self._requested
         tag = (response.metadata or {}).get(REQUEST_KEY)
-        ours = request is not None and (
-            tag == request.request_id
-            # A server that does not echo metadata: with turn detection off, the server starts
-            # no response of its own, so this one is ours.
-            or (response.metadata is None and not self.server_starts_responses)
-        )
+        active = self._active
+        if active is not None and tag is not None and tag == active.guessed_for:
+            self._active = _Active(response.id or "", active.turn)
+            return active.turn, True
+        # A server that does not echo metadata: with turn detection off, the server starts no
+        # response of its own, so this one is ours.
+        guessed = response.metadata is None and not self.server_starts_responses
+        ours = request is not None and (tag == request.request_id or guessed)
+        if not ours and (self._active is not None or not self.server_starts_responses):
+            _LOGGER.debug(
+                "ignoring response.created for %s: %s",
+                response.id,
+                "another response is active" if self._active else "nobody asked for it",
+            )
+            return None
         if ours and request is not None:
             self._requested = None
-            turn = request.turn
-        else:
-            if tag is not None:
-                _LOGGER.debug("response %s answers request %s, not waited for", response.id, tag)
-            turn = Turn(run_tools=self.server_turns_run_tools)
+            self._active = _Active(
+                response.id or "", request.turn, request.request_id if tag is None else None
+            )
+            return request.turn, True
+        if tag is not None:
+            _LOGGER.debug("response %s answers request %s, not waited for", response.id, tag)
+        turn = Turn(run_tools=self.server_turns_run_tools)
         self._active = _Active(response.id or "", turn)
-        return turn, ours
+        return turn, False
 
     def on_delta(self, response_id: str, delta: str, *, transcript: bool) -> None:
         active = self._active

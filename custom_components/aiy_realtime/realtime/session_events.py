@@ -267,7 +267,10 @@ class ServerEventHandling(ABC):
     # -- responses -----------------------------------------------------------------------------
 
     def _on_response_created(self, event: ResponseCreatedEvent) -> None:
-        turn, asked = self._responses.on_created(event.response)
+        created = self._responses.on_created(event.response)
+        if created is None:
+            return
+        turn, asked = created
         if not asked:
             self._emit("server_turn", turn)
         self._settle_state()
