@@ -150,6 +150,11 @@ class AudioServer:
             await self.pactl("suspend-sink", sink, "0")
 
     @property
+    def pids(self) -> tuple[int, ...]:
+        """The server's and the test's own helpers' processes (not a client under test)."""
+        return (self.process.pid, *(helper.pid for helper in self._helpers))
+
+    @property
     def log(self) -> str:
         path = self.directory / "server.log"
         return path.read_text()[-2000:] if path.exists() else "(no log)"

@@ -1,0 +1,1 @@
+"""Faults and bad input, counted: each case says how often it ran and how each run ended."""
