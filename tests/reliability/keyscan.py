@@ -1,5 +1,7 @@
-"""Looking for the API key everywhere a user or a bug report could see it: every log record at
-every level, every event fired, every state and attribute, and the entry's diagnostics."""
+"""Looking for the API key everywhere a user or a bug report could see it: every log record
+made (DEBUG for the integration and its libraries, see conftest.DEBUG_LOGGERS; the root logger's
+level for the rest), every event fired, every state and attribute, and the entry's
+diagnostics."""
 
 from __future__ import annotations
 

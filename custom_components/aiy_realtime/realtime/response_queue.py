@@ -127,6 +127,12 @@ class ResponseQueue:
         # response of its own, so this one is ours.
         guessed = response.metadata is None and not self.server_starts_responses
         ours = request is not None and (tag == request.request_id or guessed)
+        if not ours and active is not None and self.server_starts_responses and tag is None:
+            # The server starts a response of its own only once the last one is over: that
+            # one's response.done was lost. Holding on to it would ignore every later one.
+            _LOGGER.debug("response %s supersedes %s", response.id, active.response_id)
+            self._active = None
+            active.turn.finish("incomplete", "superseded by a new response")
         if not ours and (self._active is not None or not self.server_starts_responses):
             _LOGGER.debug(
                 "ignoring response.created for %s: %s",

@@ -167,9 +167,6 @@ class RealtimeSession(ServerEventHandling):
         except TimeoutError as err:
             await self.close(CloseReason.ERROR, "no session.created in time")
             raise RealtimeConnectError(f"no connection within {self._connect_timeout:g} s") from err
-        except ValueError as err:  # aiortc's word for an answer that is not usable SDP
-            await self.close(CloseReason.ERROR, detail=f"unusable SDP answer: {err}")
-            raise RealtimeConnectError(f"the SDP answer is not usable: {err}") from err
         except BaseException as err:
             await self.close(CloseReason.ERROR, detail=str(err) or type(err).__name__)
             raise

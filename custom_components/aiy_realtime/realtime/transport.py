@@ -119,7 +119,10 @@ class WebRTCTransport:
         await pc.setLocalDescription(offer)  # gathers every candidate: no trickle ICE
         answer = await self._signaling.exchange(pc.localDescription.sdp, session)
         self.call_id = answer.call_id
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
+        except Exception as err:  # aiortc says "unusable" in several ways (ValueError, KeyError…)
+            raise RealtimeConnectError(f"the SDP answer is not usable: {err!r}") from err
         if not self._receive_audio:
             self._drop_remote_audio(pc)
 
