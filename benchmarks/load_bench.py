@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aioice.ice  # noqa: E402
-from aiortc import RTCPeerConnection  # noqa: E402
 
 from homeassistant.components import conversation  # noqa: E402
 from homeassistant.core import Context, HomeAssistant  # noqa: E402
@@ -42,9 +41,9 @@ from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
 from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import DOMAIN  # noqa: E402
+from tests.reliability.leaks import open_client_connections, running_tasks  # noqa: E402
 
 WATCHED_LOGGERS = ("custom_components.aiy_realtime", "aiortc", "aioice")
-_OURS = ("custom_components/aiy_realtime", "/aiortc/", "/aioice/")
 
 
 class Problems(logging.Handler):
@@ -103,23 +102,6 @@ def end_conversations(hass: HomeAssistant) -> None:
         cleanup._cleanup(dt_util.utcnow() + timedelta(minutes=6))
 
 
-def open_client_connections() -> int:
-    return sum(
-        1
-        for obj in gc.get_objects()
-        if isinstance(obj, RTCPeerConnection) and obj.connectionState != "closed"
-    )
-
-
-def running_tasks() -> int:
-    count = 0
-    for task in asyncio.all_tasks():
-        code = getattr(task.get_coro(), "cr_code", None)
-        if task is not asyncio.current_task() and code is not None:
-            count += any(part in code.co_filename for part in _OURS)
-    return count
-
-
 async def left_over(hass: HomeAssistant, entry: Any, peer: PeerProcess) -> dict[str, int]:
     """What is still open a moment after every conversation ended."""
     end_conversations(hass)
@@ -132,7 +114,7 @@ async def left_over(hass: HomeAssistant, entry: Any, peer: PeerProcess) -> dict[
     return {
         "sessions": len(entry.runtime_data.sessions.conversations()),
         "client_peer_connections": open_client_connections(),
-        "tasks": running_tasks(),
+        "tasks": len(running_tasks()),
         "peer_calls": len((await peer.get("/_peer/stats"))["calls"]),
     }
 
