@@ -14,10 +14,10 @@ import contextlib
 from dataclasses import dataclass
 import os
 import shutil
-from typing import Literal
 
 from custom_components.aiy_realtime.hardware.pcm_process import ProcessReader, ProcessSink
 
+from .audio_problems import AudioUnavailable, UnavailableReason
 from .device_listings import (
     AudioDevice,
     alsa_card_devices,
@@ -89,19 +89,6 @@ class AlsaBackend:
 
 
 type AudioBackend = PulseAudioBackend | AlsaBackend
-
-type UnavailableReason = Literal[
-    "command_missing", "server_unreachable", "device_missing", "device_busy", "failed"
-]
-
-
-class AudioUnavailable(Exception):
-    """The terminal's sound cannot work: `reason` for code, `detail` (also `str()`) for people."""
-
-    def __init__(self, reason: UnavailableReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason: UnavailableReason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
