@@ -24,6 +24,9 @@ import wave
 
 SERVER_COMMANDS = ("pulseaudio", "pactl", "pacat", "parec")
 """What the server and its helpers run (Debian: pulseaudio, pulseaudio-utils)."""
+TOOLS = {command: shutil.which(command) for command in SERVER_COMMANDS}
+"""Each by its full path, found before the suite takes them off PATH (tests/conftest.py): the
+integration must work without them, as in Home Assistant's official image."""
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 RATE = 48000
@@ -33,7 +36,15 @@ SPEAKER_SINK = "kit_speaker"
 
 
 def missing_commands(commands: Sequence[str] = SERVER_COMMANDS) -> list[str]:
-    return [command for command in commands if shutil.which(command) is None]
+    return [command for command in commands if (TOOLS.get(command) or shutil.which(command)) is None]
+
+
+def tool(command: str) -> str:
+    """The full path of one of the harness's own tools."""
+    path = TOOLS.get(command)
+    if path is None:
+        raise AudioServerError(f"{command} not found: run scripts/setup as root")
+    return path
 
 
 class AudioServerError(RuntimeError):
@@ -56,6 +67,12 @@ class AudioServer:
     def server(self) -> str:
         """What `PULSE_SERVER` or `--server` take to reach this server."""
         return f"unix:{self.directory / 'native'}"
+
+    @property
+    def client_conf(self) -> Path:
+        """A libpulse client.conf naming this server as the default, as Home Assistant OS's
+        does (`PULSE_CLIENTCONFIG` points a client at it)."""
+        return self.directory / "client.conf"
 
     def client_env(self) -> dict[str, str]:
         """Environment for the test's own PulseAudio and ALSA clients (a private HOME too)."""
@@ -87,8 +104,11 @@ class AudioServer:
             "PULSE_RUNTIME_PATH": str(directory / "runtime"),
         }
         env.pop("PULSE_SERVER", None)
+        (directory / "client.conf").write_text(
+            f"default-server = unix:{directory / 'native'}\nautospawn = no\n"
+        )
         process = await asyncio.create_subprocess_exec(
-            "pulseaudio",
+            tool("pulseaudio"),
             "-n",  # no default script: only what server.pa loads
             f"--file={script}",
             "--daemonize=no",
@@ -99,6 +119,8 @@ class AudioServer:
             "--realtime=no",
             "--high-priority=no",
             "--no-cpu-limit",
+            # As Home Assistant OS's audio server runs: no shared memory with its clients.
+            "--disable-shm",
             f"--log-target=file:{directory / 'server.log'}",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -240,7 +262,7 @@ class AudioServer:
     ) -> asyncio.subprocess.Process:
         command, *args = argv
         process = await asyncio.create_subprocess_exec(
-            command,
+            tool(command),
             f"--server={self.server}",
             *args,
             stdin=asyncio.subprocess.DEVNULL,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 import logging
+import os
 from pathlib import Path
+import tempfile
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 import pytest
@@ -32,10 +34,39 @@ def _put_this_integration_first() -> None:
 _put_this_integration_first()
 
 
+AUDIO_COMMANDS = ("pactl", "parec", "pacat", "paplay", "parecord", "arecord", "aplay", "amixer")
+"""What Home Assistant's official image does not have (pulseaudio-utils, alsa-utils)."""
+_AUDIO_COMMAND_LOG = Path(tempfile.mkdtemp(prefix="aiy-no-audio-commands-")) / "ran.log"
+
+
+def _take_audio_commands_away() -> None:
+    """Every test runs as in the official image: the audio commands on PATH are stand-ins
+    that only write down that someone ran them (the harness keeps the real ones by full path,
+    see tests/audio_server.py)."""
+    bin_dir = _AUDIO_COMMAND_LOG.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for command in AUDIO_COMMANDS:
+        stand_in = bin_dir / command
+        stand_in.write_text(f'#!/bin/sh\necho "{command} $*" >> "{_AUDIO_COMMAND_LOG}"\nexit 127\n')
+        stand_in.chmod(0o755)
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_logged_errors(*patterns): errors in the log this test expects"
     )
+    _take_audio_commands_away()
+
+
+@pytest.fixture(autouse=True)
+def no_audio_command_ran() -> Generator[None]:
+    """Fails the test in which anything ran pactl, parec, arecord... (the stand-ins log it)."""
+    yield
+    if _AUDIO_COMMAND_LOG.exists():
+        ran = _AUDIO_COMMAND_LOG.read_text()
+        _AUDIO_COMMAND_LOG.unlink()
+        pytest.fail(f"an audio command ran (the official image has none): {ran}")
 
 
 @pytest.fixture(autouse=True)
@@ -168,10 +199,13 @@ from tests.audio_server import AudioServer  # noqa: E402 - kept beside the fixtu
 
 
 @pytest.fixture
-async def audio_server() -> AsyncGenerator[AudioServer]:
+async def audio_server(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[AudioServer]:
     """A real PulseAudio server of the test's own (null sinks `kit_mic`, `kit_speaker`); it and
     every helper it started are stopped afterwards."""
     server = await AudioServer.start()
+    # As on Home Assistant OS: the server is named by a client.conf only, never PULSE_SERVER.
+    monkeypatch.delenv("PULSE_SERVER", raising=False)
+    monkeypatch.setenv("PULSE_CLIENTCONFIG", str(server.client_conf))
     try:
         yield server
     finally:

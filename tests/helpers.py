@@ -17,6 +17,7 @@ from custom_components.aiy_realtime.const import (
     CONF_ASSISTANT,
     CONF_AUDIO_BACKEND,
     CONF_ENDPOINT,
+    CONF_ECHO_CANCELLATION,
     CONF_HALF_DUPLEX,
     CONF_IDLE_TIMEOUT,
     CONF_PULSE_SERVER,
@@ -66,6 +67,9 @@ def terminal(
         CONF_PULSE_SINK: "kit_speaker",
         CONF_IDLE_TIMEOUT: 60,
         CONF_HALF_DUPLEX: False,
+        # The suite's own echo-path tests turn it on: elsewhere the test's speech must reach
+        # the model as it was played, not through a canceller's processing.
+        CONF_ECHO_CANCELLATION: False,
         **options,
     }
     return ConfigSubentryDataWithId(

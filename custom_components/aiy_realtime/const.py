@@ -35,6 +35,7 @@ CONF_ALSA_CAPTURE: Final = "alsa_capture"
 CONF_ALSA_PLAYBACK: Final = "alsa_playback"
 CONF_IDLE_TIMEOUT: Final = "idle_timeout"
 CONF_HALF_DUPLEX: Final = "half_duplex"
+CONF_ECHO_CANCELLATION: Final = "echo_cancellation"
 BACKEND_PULSEAUDIO: Final = "pulseaudio"
 BACKEND_ALSA: Final = "alsa"
 AUDIO_BACKENDS: Final = (BACKEND_PULSEAUDIO, BACKEND_ALSA)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigSubentry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, template
-from homeassistant.helpers.event import async_call_later
 
 from .assistant import Assistant
 from .const import (
@@ -22,6 +20,7 @@ from .const import (
     CONF_ALSA_PLAYBACK,
     CONF_ASSISTANT,
     CONF_AUDIO_BACKEND,
+    CONF_ECHO_CANCELLATION,
     CONF_HALF_DUPLEX,
     CONF_IDLE_TIMEOUT,
     CONF_PULSE_SERVER,
@@ -36,16 +35,9 @@ from .const import (
     ISSUE_AUDIO_UNAVAILABLE,
     LOGGER,
 )
-from .hardware.audio_devices import (
-    AlsaBackend,
-    AudioBackend,
-    AudioUnavailable,
-    PulseAudioBackend,
-    check,
-    microphone,
-    speaker,
-)
+from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
 from .hardware.boards import BoardError
+from .hardware.terminal_sound import ECHO_NONE, TerminalSound
 from .realtime.audio import AudioSink, PcmReader
 from .realtime.errors import RealtimeAuthError
 from .realtime.session import CloseReason
@@ -58,9 +50,6 @@ if TYPE_CHECKING:
 
 type TerminalListener = Callable[[], None]
 
-AUDIO_RECHECK = 60.0
-"""Seconds between checks of a terminal whose sound does not work."""
-
 
 @dataclass(frozen=True, slots=True)
 class TerminalSettings:
@@ -70,6 +59,7 @@ class TerminalSettings:
     backend: AudioBackend
     idle_timeout: float
     half_duplex: bool
+    echo_cancellation: bool = True
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> TerminalSettings:
@@ -78,6 +68,7 @@ class TerminalSettings:
             backend=cls.backend_of(options),
             idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
             half_duplex=bool(options.get(CONF_HALF_DUPLEX, False)),
+            echo_cancellation=bool(options.get(CONF_ECHO_CANCELLATION, True)),
         )
 
     @staticmethod
@@ -96,17 +87,20 @@ class TerminalSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class BackendRoute:
-    """A terminal's audio backend as the voice session uses it."""
+class SoundRoute:
+    """A terminal's sound as the voice session opens it."""
 
-    backend: AudioBackend
-    rate: int = AUDIO_RATE
+    sound: TerminalSound
 
-    def microphone(self) -> PcmReader:
-        return microphone(self.backend, self.rate, 1)
+    @property
+    def rate(self) -> int:
+        return self.sound.rate
 
-    def speaker(self) -> AudioSink:
-        return speaker(self.backend, self.rate, 1)
+    async def open_microphone(self) -> PcmReader:
+        return await self.sound.open_microphone()
+
+    async def open_speaker(self) -> AudioSink:
+        return await self.sound.open_speaker()
 
 
 class VoiceTerminal:
@@ -122,12 +116,19 @@ class VoiceTerminal:
         self.settings = TerminalSettings.from_options(subentry.data)
         self.state = VoiceState.IDLE
         self.last_end_reason: str | None = None
-        self.audio_problem: AudioUnavailable | None = None
         self.device_id: str | None = None
         self.session: VoiceSession | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
         self._watching: asyncio.Task[None] | None = None
-        self._recheck: CALLBACK_TYPE | None = None
+        self._closed = False
+        self.sound = TerminalSound(
+            self.settings.backend,
+            key=subentry.subentry_id,
+            title=subentry.title,
+            rate=AUDIO_RATE,
+            echo_cancellation=self.settings.echo_cancellation,
+        )
+        self._unsubscribe_sound = self.sound.subscribe(self._sound_changed)
 
         self._listeners: list[TerminalListener] = []
         self.kit: TerminalKit | None = None
@@ -144,8 +145,12 @@ class VoiceTerminal:
         return self.subentry.subentry_id
 
     @property
+    def audio_problem(self) -> AudioUnavailable | None:
+        return self.sound.problem
+
+    @property
     def available(self) -> bool:
-        return self.audio_problem is None
+        return self.sound.problem is None
 
     @callback
     def subscribe(self, listener: TerminalListener) -> Callable[[], None]:
@@ -165,14 +170,16 @@ class VoiceTerminal:
     # -- sound ---------------------------------------------------------------------------------
 
     async def async_check_audio(self) -> bool:
-        """Whether the terminal's sound works; a repair issue says what to fix when it does not."""
+        """Whether the terminal's sound works now; from here on it is watched (see
+        TerminalSound) and a repair issue says what to fix while it does not."""
+        works = await self.sound.start()
+        self._sound_changed()
+        return works
+
+    @callback
+    def _sound_changed(self) -> None:
         issue_id = f"{ISSUE_AUDIO_UNAVAILABLE}_{self.terminal_id}"
-        try:
-            await check(self.settings.backend)
-        except AudioUnavailable as err:
-            if self.audio_problem is None:
-                LOGGER.warning("The sound of %s does not work: %s", self.subentry.title, err)
-            self.audio_problem = err
+        if (problem := self.sound.problem) is not None:
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
@@ -180,32 +187,11 @@ class VoiceTerminal:
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_AUDIO_UNAVAILABLE,
-                translation_placeholders={
-                    "terminal": self.subentry.title,
-                    "reason": str(err),
-                },
+                translation_placeholders={"terminal": self.subentry.title, "reason": str(problem)},
             )
-            self._recheck_audio_later()
         else:
-            if self.audio_problem is not None:
-                LOGGER.info("The sound of %s works again", self.subentry.title)
-            self.audio_problem = None
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         self._changed()
-        return self.audio_problem is None
-
-    def _recheck_audio_later(self) -> None:
-        """Until the sound works again: a kit's Pi may boot after Home Assistant, a PulseAudio
-        server restart; HA calls no action on an unavailable terminal to find out."""
-        if self._recheck is None:
-            self._recheck = async_call_later(self.hass, AUDIO_RECHECK, self._recheck_audio)
-
-    @callback
-    def _recheck_audio(self, _now: datetime) -> None:
-        self._recheck = None
-        self.entry.async_create_background_task(
-            self.hass, self.async_check_audio(), f"aiy_realtime recheck {self.terminal_id}"
-        )
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -235,7 +221,13 @@ class VoiceTerminal:
                     translation_key="terminal_busy",
                     translation_placeholders={"terminal": self.subentry.title},
                 )
-            # Checked at setup and every minute while broken: here only if it was broken.
+            if self._closed:
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="terminal_closed",
+                    translation_placeholders={"terminal": self.subentry.title},
+                )
+            # Watched all along: looked at again here only if it was broken.
             if self.audio_problem is not None and not await self.async_check_audio():
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
@@ -290,6 +282,11 @@ class VoiceTerminal:
         if self.session is session:
             self.session = None
         self.last_end_reason = reason.value
+        if reason is CloseReason.DEVICE_LOST:
+            realtime = session.session
+            self.sound.report_lost(
+                (realtime.close_detail if realtime else None) or "the microphone or speaker failed"
+            )
         self.hass.bus.async_fire(
             EVENT_SESSION_ENDED,
             {**self._event_data(), "conversation_id": session.conversation_id, "reason": reason},
@@ -324,13 +321,13 @@ class VoiceTerminal:
             await self._told_ended()
 
     async def async_close(self) -> None:
-        """The entry unloads: end at once, devices and pins released."""
-        if self._recheck is not None:
-            self._recheck()
-            self._recheck = None
+        """The entry unloads: end at once, devices, echo canceller and pins released."""
+        self._closed = True
         if (session := self.session) is not None:
             await session.end(graceful=False)
             await self._told_ended()
+        self._unsubscribe_sound()
+        await self.sound.close()
         if self.kit is not None:
             await self.kit.async_close()
 
@@ -369,9 +366,10 @@ class VoiceTerminal:
             assistant_id=assistant_id,
             agent_id=agent_id or f"conversation.{assistant_id}",
             meter=data.meters[assistant_id],
-            route=BackendRoute(self.settings.backend),
+            route=SoundRoute(self.sound),
             device_id=self.device_id,
             idle_timeout=self.settings.idle_timeout,
-            half_duplex=self.settings.half_duplex,
+            # Without a canceller the assistant would hear (and answer) itself.
+            half_duplex=self.settings.half_duplex or self.sound.echo == ECHO_NONE,
             connect_timeout=CONNECT_TIMEOUT,
         )

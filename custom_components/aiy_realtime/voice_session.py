@@ -73,9 +73,10 @@ _STATES = {
 class AudioRoute(Protocol):
     """Where a terminal's sound comes from and goes to (see hardware/)."""
 
-    def microphone(self) -> PcmReader: ...
+    async def open_microphone(self) -> PcmReader:
+        """The microphone, recording; AudioUnavailable (from hardware/) when it cannot open."""
 
-    def speaker(self) -> AudioSink: ...
+    async def open_speaker(self) -> AudioSink: ...
 
     @property
     def rate(self) -> int: ...
@@ -157,6 +158,7 @@ class VoiceSession:
         self._session: RealtimeSession | None = None
         self._turns: VoiceTurns | None = None
         self._mic: PcmSourceTrack | None = None
+        self._speaker: AudioSink | None = None
         self._gate: GatedReader | None = None
         self._worker: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
@@ -213,8 +215,10 @@ class VoiceSession:
     async def _start(self) -> None:
         setup = self._setup
         route = setup.route
-        self._gate = GatedReader(route.microphone())
+        # Both open before the call is placed: a missing device costs no paid call.
+        self._gate = GatedReader(await route.open_microphone())
         self._mic = PcmSourceTrack(self._gate, rate=route.rate)
+        self._speaker = speaker = await route.open_speaker()
         with (
             async_get_chat_session(setup.hass, None, None) as chat,
             conversation.async_get_chat_log(setup.hass, chat) as chat_log,
@@ -233,7 +237,7 @@ class VoiceSession:
                     answer=not self._request.listen_only,
                 ),
                 microphone=self._mic,
-                speaker=route.speaker(),
+                speaker=speaker,
                 connect_timeout=setup.connect_timeout,
             )
             self._session = session
@@ -508,9 +512,14 @@ class VoiceSession:
         if self._session is not None:
             await self._session.close(CloseReason.ERROR)
         mic, self._mic = self._mic, None
-        self._gate = None
+        gate, self._gate = self._gate, None
         if mic is not None:
             await mic.close()  # the recorder is gone when this returns
+        elif gate is not None:
+            await gate.close()
+        speaker, self._speaker = self._speaker, None
+        if speaker is not None:
+            await speaker.close()  # closed by the session's pump already, if it ran
 
 
 def _system_prompt(chat_log: conversation.ChatLog) -> str:
