@@ -225,3 +225,46 @@ def test_every_sensor_has_a_name() -> None:
     names = json.loads((COMPONENT / "strings.json").read_text())["entity"]["sensor"]
     used = {d.translation_key for d in SENSORS} | {SessionStateSensor.TRANSLATION_KEY}
     assert used == set(names)
+
+
+def _lock(**packages: bool) -> dict[str, object]:
+    """A pylock.toml as uv writes it for one platform: package → whether it has a wheel there."""
+    return {
+        "packages": [
+            {"name": name, "version": "1.0", "wheels": [{"url": "w"}] if wheel else []}
+            | ({} if wheel else {"sdist": {"url": "s"}})
+            for name, wheel in packages.items()
+        ]
+    }
+
+
+def test_platform_check_fails_on_a_missing_wheel_unless_allowed() -> None:
+    """scripts/check-platforms' judgement (CI runs the real resolution through uv)."""
+    from scripts import check_platforms as cp
+
+    allowed = cp.parse_exceptions("# comment\nGoogle_CRC32C musllinux a reason\n")
+    assert allowed == [cp.Allowance("google-crc32c", ("musllinux",), "a reason")]
+    lock = _lock(aiortc=True, **{"google-crc32c": False})
+    assert cp.judge("musllinux_1_2_aarch64", lock, allowed) == (
+        [],
+        ["google-crc32c==1.0: a reason"],
+    )
+    problems, _ = cp.judge("musllinux_1_2_aarch64", lock, [])
+    assert problems == ["google-crc32c==1.0 has no wheel for musllinux_1_2_aarch64"]
+    # An allowance that no longer applies is an error too, so the list stays true.
+    problems, _ = cp.judge("manylinux_2_28_x86_64", _lock(**{"google-crc32c": True}), allowed)
+    assert problems == []
+    stale = cp.parse_exceptions("google-crc32c manylinux_2_28_x86_64 why\n")
+    problems, _ = cp.judge("manylinux_2_28_x86_64", _lock(**{"google-crc32c": True}), stale)
+    assert problems == [
+        "google-crc32c has a wheel on manylinux_2_28_x86_64: remove it there from"
+        " platform-exceptions.txt"
+    ]
+    with pytest.raises(ValueError, match="names none of"):
+        cp.parse_exceptions("pkg windows why\n")
+
+
+def test_platform_exceptions_file_parses() -> None:
+    from scripts import check_platforms as cp
+
+    assert all(entry.reason for entry in cp.parse_exceptions(cp.EXCEPTIONS.read_text()))
