@@ -23,6 +23,10 @@ on all of them alike):
   and aiortc's own codec classes, which code stereo), and a bare aiortc full-duplex client (the
   same audio out of memory, the peer's audio received and decoded, no Home Assistant) with the
   same peer in its own process.
+- Debian's headless Chromium making the same call, as the browser app this project grew from did
+  (benchmarks/browser_call.py: getUserMedia on a fake device playing the same WAV, the answer
+  played by an <audio> element into the same PulseAudio server): the CPU of its whole process
+  tree, from /proc over the same windows, and its memory (RSS and PSS summed over the tree).
 - Added playout latency: the peer notes the moment the first frame of each answer leaves its
   track for aiortc (`time.monotonic()`, one clock for all processes); the terminal's speaker is
   a `ProcessSink` that notes the moment each chunk is handed to `pacat`. The first loud chunk
@@ -76,6 +80,13 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 from homeassistant.core import Event, HomeAssistant, callback  # noqa: E402
 from homeassistant.helpers import entity_registry as er  # noqa: E402
 
+from benchmarks.browser_call import (  # noqa: E402
+    Memory,
+    by_role,
+    chromium_call,
+    chromium_tree,
+    memory_of,
+)
 from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
@@ -568,6 +579,105 @@ async def bare_client(tally: Tally, peer: PeerProcess, cycle: bytes, seconds: fl
                 pass
 
 
+# -- a browser ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BrowserTally:
+    """The Chromium row: its process tree's CPU (`tally.others["chromium"]`) and more."""
+
+    tally: Tally = field(default_factory=Tally)
+    memory: list[Memory] = field(default_factory=list)
+    """Summed over Chromium's processes at the end of each window."""
+    packets_sent: int = 0
+    processes: int = 0
+    processes_started_in_windows: int = 0
+    """Processes of Chromium's that came up during a window (not counted; 0 expected)."""
+    version: str = ""
+
+
+async def chromium_client(
+    found: BrowserTally, peer: PeerProcess, server: AudioServer, wav: Path, seconds: float
+) -> None:
+    """Debian's headless Chromium making the same call to the same peer; what its processes
+    spend is counted, the peer's apart, Home Assistant and this process not at all."""
+    async with chromium_call(peer.base_url, wav, server.server) as call:
+        await asyncio.sleep(WARM_UP_SECONDS)
+        flow, events = await call.flow(), await call.events()
+        roles = {f"chromium {name}": pids for name, pids in by_role(call.pids).items()}
+        others = {"chromium": call.pids, "peer": [peer.pid], **roles}
+        with found.tally.window("chromium", others):
+            await asyncio.sleep(seconds)
+        found.memory.append(memory_of(call.pids))
+        found.processes_started_in_windows += len(set(chromium_tree()) - set(call.pids))
+        flow_after, events_after = await call.flow(), await call.events()
+        errors = await call.errors()
+        assert not errors, f"the peer refused what the page sent: {errors}"
+    found.version, found.processes = call.version, len(call.pids)
+    found.tally.frames += flow_after["received"] - flow["received"]
+    found.packets_sent += flow_after["sent"] - flow["sent"]
+    found.tally.answers += events_after.get("response.done", 0) - events.get("response.done", 0)
+
+
+def chromium_results(found: BrowserTally) -> dict[str, Any]:
+    return {
+        "cpu_percent": found.tally.percent("chromium") if found.tally.wall else None,
+        "peer_cpu_percent": found.tally.percent("peer") if found.tally.wall else None,
+        "by_process_cpu_percent": dict(
+            sorted(
+                (
+                    (label.removeprefix("chromium "), found.tally.percent(label))
+                    for label in found.tally.others
+                    if label.startswith("chromium ")
+                ),
+                key=lambda item: -item[1],
+            )
+        ),
+        "answers": found.tally.answers,
+        "packets_received": found.tally.frames,
+        "packets_sent": found.packets_sent,
+        "rss_mb": max((m.rss_mb for m in found.memory), default=None),
+        "pss_mb": max((m.pss_mb for m in found.memory), default=None),
+        "processes": found.processes,
+        "processes_started_in_windows": found.processes_started_in_windows,
+        "version": found.version,
+    }
+
+
+def chromium_lines(results: dict[str, Any]) -> list[str]:
+    """The Chromium row and its ratios: to the bare aiortc client, and to our whole session
+    (Home Assistant's process and the terminal's own audio processes)."""
+    chromium = results["chromium"]
+    if chromium["cpu_percent"] is None:
+        return []
+    cpu = chromium["cpu_percent"]
+    ratios = []
+    bare = results["bare_aiortc"]["cpu_percent"]
+    if bare:
+        ratios.append(f"**{round(cpu / bare, 2)}x** the bare aiortc client")
+    ours = results["voice"].get("ours", {})
+    if ours.get("ha_cpu_percent"):
+        session = round(
+            ours["ha_cpu_percent"]
+            + ours["outside_ha_cpu_percent"].get("parec/pacat of the terminal", 0.0),
+            2,
+        )
+        ratios.append(f"our whole session {session}% is **{round(session / cpu, 2)}x** of it")
+    return [
+        f"| headless Chromium {chromium['version']} (Debian's) making the same full-duplex call,"
+        f" its {chromium['processes']} processes ({chromium['answers']} answers) |"
+        f" **{cpu}%** of a core" + (f" ({'; '.join(ratios)})" if ratios else "") + " |"
+        " our whole session ≤ ½ of it |",
+        "| Chromium's CPU by process | "
+        + ", ".join(
+            f"{name} {value}%" for name, value in chromium["by_process_cpu_percent"].items()
+        )
+        + " | |",
+        f"| Chromium's memory, summed over its processes | RSS {chromium['rss_mb']} MB,"
+        f" PSS {chromium['pss_mb']} MB | |",
+    ]
+
+
 # -- Home Assistant -------------------------------------------------------------------------------
 
 
@@ -714,6 +824,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     peer = PeerProcess(module="benchmarks.voice_peer")
     tallies: dict[str, Tally] = {name: Tally() for name in [*args.variants, "bare aiortc"]}
     paced = Tally()
+    browser = BrowserTally()
     try:
         await peer.start()
         os.environ["OPENAI_BASE_URL"] = peer.base_url
@@ -739,7 +850,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         lambda: bare_client(tallies["bare aiortc"], peer, cycle, slice_seconds),
                     ),
                     ("opus floor paced", lambda: paced_floor(paced, cycle, slice_seconds)),
+                    (
+                        "chromium",
+                        lambda: chromium_client(browser, peer, server, wav, slice_seconds),
+                    ),
                 ]
+                runs = [run for run in runs if not args.only or run[0] in args.only]
                 for round_ in range(args.rounds):  # a different order each round
                     shift = round_ % len(runs)
                     for _, run in runs[shift:] + runs[:shift]:
@@ -748,7 +864,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await peer.close()
         await server.stop()
-    return results_of(args, timings, idle, tallies, paced, floor)
+    return {
+        **results_of(args, timings, idle, tallies, paced, floor),
+        "chromium": chromium_results(browser),
+    }
 
 
 async def one_variant(rig: Rig, tally: Tally, name: str, seconds: float) -> None:
@@ -782,12 +901,15 @@ def results_of(  # noqa: PLR0917
                 "latency_samples": len(tally.latencies),
             }
             for name, tally in tallies.items()
+            if tally.wall  # not run (--only)
         },
         "ha_idle_cpu_percent": idle,
         "bare_aiortc": {
             "cpu_percent": bare.percent(),
-            "kernel_cpu_percent": round(bare.own_kernel / bare.wall * 100, 2),
-            "peer_cpu_percent": bare.percent("peer"),
+            "kernel_cpu_percent": round(bare.own_kernel / bare.wall * 100, 2)
+            if bare.wall
+            else None,
+            "peer_cpu_percent": bare.percent("peer") if bare.wall else None,
             "frames_received": bare.frames,
         },
         "opus_floor_cpu_percent": {**floor, "both_paced": paced.percent()},
@@ -849,6 +971,7 @@ def report(results: dict[str, Any]) -> str:
         f" with aiortc's codec classes (stereo, 96 kbit/s) |"
         f" {floor['voip_32k_both']}%; {floor['aiortc_codecs']}% | |",
         f"| bare aiortc full-duplex client, peer in another process | {bare['cpu_percent']}% | |",
+        *chromium_lines(results),
         "| outside Home Assistant during our session | "
         + ", ".join(f"{label} {value}%" for label, value in ours["outside_ha_cpu_percent"].items())
         + " | |",
@@ -873,6 +996,28 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def rows_report(results: dict[str, Any], rows: list[str]) -> str:
+    """The table of a run of some rows only (`--only`): those rows, none read as 0 %."""
+    lines = ["| measure | result | goal |", "|---|---|---|"]
+    lines += [
+        f"| CPU of Home Assistant's process, {name} | {results['voice'][name]['ha_cpu_percent']}%"
+        f" ({results['voice'][name]['answers']} answers) | |"
+        for name in rows
+        if name in results["voice"]
+    ]
+    if "bare aiortc" in rows:
+        lines.append(
+            f"| bare aiortc full-duplex client | {results['bare_aiortc']['cpu_percent']}%"
+            f" ({results['bare_aiortc']['frames_received']} frames received) | |"
+        )
+    if "opus floor paced" in rows:
+        lines.append(
+            f"| Opus floor, one frame every 20 ms |"
+            f" {results['opus_floor_cpu_percent']['both_paced']}% | |"
+        )
+    return "\n".join(lines + chromium_lines(results))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -890,6 +1035,14 @@ if __name__ == "__main__":
         help="audio paths to measure: ours, before (the code before this work), or ours without"
         " one change",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="ROW",
+        choices=[*VARIANTS, "bare aiortc", "opus floor paced", "chromium"],
+        help="measure only these rows' windows (a variant, 'bare aiortc', 'opus floor paced',"
+        " 'chromium'); the variants not named are not run either",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "voice_results.md")
     parser.add_argument(
         "--profile", type=Path, help="write a yappi profile of each window to this directory"
@@ -905,6 +1058,6 @@ if __name__ == "__main__":
         "Voice benchmark results",
         "this repository's machine (2 cores), through a real Home Assistant core and a real"
         " PulseAudio server, the peer in its own process",
-        report(results),
+        rows_report(results, arguments.only) if arguments.only else report(results),
         results,
     )
