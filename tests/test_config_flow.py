@@ -48,7 +48,7 @@ async def test_user_creates_entry_with_default_agent(
     entry = result["result"]
     (agent,) = entry.subentries.values()
     assert agent.subentry_type == "conversation"
-    assert agent.data[CONF_MODEL] == DEFAULT_MODEL == "gpt-realtime"
+    assert agent.data[CONF_MODEL] == DEFAULT_MODEL == "gpt-realtime-2.1"
     assert agent.data[CONF_LLM_HASS_API] == [llm.LLM_API_ASSIST]
     # Checked once by the flow, once more by setup (test-before-setup).
     assert peer.requests["models"] == 2

@@ -254,8 +254,8 @@ async def test_usage_sensors_count_each_turn(
     assert input_text == 40  # what the peer bills per response
     assert output_text > 0
     assert hass.states.get(prefix + "output_audio_tokens").state == "0"
-    # gpt-realtime at the default prices: $4 / 1M text in, $16 / 1M text out.
-    expected = (input_text * 4 + output_text * 16) / 1_000_000
+    # gpt-realtime-2.1 at the default prices: $4 / 1M text in, $24 / 1M text out.
+    expected = (input_text * 4 + output_text * 24) / 1_000_000
     assert float(hass.states.get(prefix + "estimated_cost").state) == pytest.approx(expected)
 
     await converse(hass, agent_entry, "Again")

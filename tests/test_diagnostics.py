@@ -47,7 +47,7 @@ async def test_diagnostics_redact_the_key(
     assert diagnostics["entry"]["data"]["api_key"] == "**REDACTED**"
     assert diagnostics["endpoint"] == {"kind": "openai", "base_url": None}
     (agent,) = diagnostics["subentries"].values()
-    assert agent["data"]["model"] == "gpt-realtime"
+    assert agent["data"]["model"] == "gpt-realtime-2.1"
     # The prompt may name the household: redacted like the key.
     assert agent["data"]["prompt"] == "**REDACTED**"
     assert llm.DEFAULT_INSTRUCTIONS_PROMPT not in json.dumps(diagnostics)

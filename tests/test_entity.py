@@ -42,14 +42,14 @@ def entry_at(hass: HomeAssistant, endpoint: str, url: str) -> MockConfigEntry:
 async def test_openai_runs_the_model(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, mock_config_entry: MockConfigEntry
 ) -> None:
-    assert await agent_device(hass, mock_config_entry) == ("OpenAI", "gpt-realtime")
+    assert await agent_device(hass, mock_config_entry) == ("OpenAI", "gpt-realtime-2.1")
 
 
 async def test_azure_runs_the_model_for_microsoft(
     hass: HomeAssistant, peer: LocalRealtimePeer
 ) -> None:
     entry = entry_at(hass, "azure", peer.url)
-    assert await agent_device(hass, entry) == ("Microsoft", "gpt-realtime")
+    assert await agent_device(hass, entry) == ("Microsoft", "gpt-realtime-2.1")
 
 
 async def test_a_custom_server_is_named_by_its_host(
@@ -57,4 +57,4 @@ async def test_a_custom_server_is_named_by_its_host(
 ) -> None:
     # The offline demo's server is no OpenAI: "gpt-realtime by OpenAI" would be untrue.
     entry = entry_at(hass, "custom", peer.base_url)
-    assert await agent_device(hass, entry) == ("127.0.0.1", "gpt-realtime")
+    assert await agent_device(hass, entry) == ("127.0.0.1", "gpt-realtime-2.1")

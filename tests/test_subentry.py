@@ -9,14 +9,16 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_LLM_HASS_API, CONF_NAME, CONF_PROMPT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import llm
+from homeassistant.helpers import issue_registry as ir, llm
 
 from custom_components.aiy_realtime.const import (
     CONF_GREETING,
     CONF_MODEL,
+    CONF_REASONING_EFFORT,
     CONF_TRANSCRIPTION_MODEL,
     CONF_TURN_DETECTION,
     CONF_VOICE,
+    DOMAIN,
 )
 
 VOICE = "voice_settings"
@@ -46,10 +48,11 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
             CONF_NAME: "Kitchen helper",
             CONF_PROMPT: "Answer in one sentence.",
             CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
-            CONF_MODEL: "gpt-realtime-mini",
+            CONF_MODEL: "my-azure-deployment",
+            CONF_REASONING_EFFORT: "high",
             VOICE: {
                 CONF_VOICE: "cedar",
-                CONF_TRANSCRIPTION_MODEL: "whisper-1",
+                CONF_TRANSCRIPTION_MODEL: "gpt-transcribe",
                 CONF_TURN_DETECTION: "semantic_vad",
                 CONF_GREETING: "Say hi.",
             },
@@ -59,7 +62,8 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Kitchen helper"
     (created,) = [s for s in loaded_entry.subentries.values() if s.title == "Kitchen helper"]
-    assert created.data[CONF_MODEL] == "gpt-realtime-mini"
+    assert created.data[CONF_MODEL] == "my-azure-deployment"  # a custom value
+    assert created.data[CONF_REASONING_EFFORT] == "high"
     assert created.data[CONF_PROMPT] == "Answer in one sentence."
     # The voice section is stored flat, like every other setting.
     assert created.data[CONF_VOICE] == "cedar"
@@ -68,6 +72,36 @@ async def test_create_second_agent(hass: HomeAssistant, loaded_entry: MockConfig
     assert VOICE not in created.data
     assert CONF_NAME not in created.data
     assert len(loaded_entry.subentries) == 2
+
+
+async def test_a_fresh_assistant_gets_the_current_models(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, "conversation"), context={"source": SOURCE_USER}
+    )
+    schema = result["data_schema"].schema
+    model = next(key for key in schema if str(key) == CONF_MODEL)
+    # OpenAI's current models to pick from, and any other name (a deployment's) may be typed.
+    assert schema[model].config["options"] == [
+        "gpt-realtime-2.1",
+        "gpt-realtime-2.1-mini",
+        "gpt-realtime-2",
+    ]
+    assert schema[model].config["custom_value"] is True
+
+    # Only a name given: everything else as the form's defaults leave it.
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_NAME: "Fresh", VOICE: {}}
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (created,) = [s for s in loaded_entry.subentries.values() if s.title == "Fresh"]
+    assert created.data[CONF_MODEL] == "gpt-realtime-2.1"
+    assert created.data[CONF_TRANSCRIPTION_MODEL] == "gpt-live-transcribe"
+    assert created.data[CONF_REASONING_EFFORT] == "low"
+    assert not [i for (domain, i) in ir.async_get(hass).issues if domain == DOMAIN]
 
 
 async def test_reconfigure_agent_drops_llm_api(
@@ -87,7 +121,7 @@ async def test_reconfigure_agent_drops_llm_api(
             CONF_MODEL: "gpt-realtime-2",
             VOICE: {
                 CONF_VOICE: "marin",
-                CONF_TRANSCRIPTION_MODEL: "gpt-4o-mini-transcribe",
+                CONF_TRANSCRIPTION_MODEL: "gpt-live-transcribe",
                 CONF_TURN_DETECTION: "server_vad",
             },
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+import json
 from pathlib import Path
 
 import pytest
@@ -133,16 +134,37 @@ async def test_prices_are_options_and_are_validated(
     )
     assert bad["errors"] == {CONF_PRICES: "invalid_prices"}
 
-    mine = {"gpt-realtime": {"text_input": 1000000, "text_output": 0}}
+    mine = {"gpt-realtime-2.1": {"text_input": 1000000, "text_output": 0}}
     done = await hass.config_entries.options.async_configure(bad["flow_id"], {CONF_PRICES: mine})
     assert done["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert agent_entry.options[CONF_PRICES]["gpt-realtime"]["text_input"] == 1000000
+    assert agent_entry.options[CONF_PRICES]["gpt-realtime-2.1"]["text_input"] == 1000000
 
     await converse(hass, agent_entry, "Hello")
     await hass.async_block_till_done()
     # 40 input text tokens at $1 each: the edited table is what the sensor uses.
     assert float(hass.states.get(COST).state) == pytest.approx(40)
+
+
+async def test_cost_of_a_2_1_mini_turn_is_priced_from_prices_json(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, loopback_ice: None
+) -> None:
+    entry = await async_set_up_entry(hass, agent(model="gpt-realtime-2.1-mini"))
+
+    await converse(hass, entry, "Hello there, how are you today?")
+    await hass.async_block_till_done()
+
+    prefix = "sensor.aiy_realtime_assistant_"
+    text_in = int(hass.states.get(prefix + "input_text_tokens").state)
+    text_out = int(hass.states.get(prefix + "output_text_tokens").state)
+    assert text_in == 40  # what the peer bills per response
+    assert text_out > 0
+    # The shipped file's own figures, read here apart from the integration's loader.
+    row = json.loads(SHIPPED_PRICES.read_text())["gpt-realtime-2.1-mini"]
+    assert (row["text_input"], row["text_output"]) == (0.6, 2.4)
+    expected = (text_in * row["text_input"] + text_out * row["text_output"]) / 1_000_000
+    assert float(hass.states.get(COST).state) == pytest.approx(expected)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_cost_is_unavailable_for_a_model_without_a_price(

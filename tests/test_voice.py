@@ -82,7 +82,10 @@ async def test_start_session_plays_the_greeting(
     # The greeting's audio came out of the kit's speaker, sent by the peer over WebRTC.
     assert speaker.loud_windows() >= 10
     assert call.session["output_modalities"] == ["audio"]
-    assert call.session["audio"]["input"]["transcription"]["model"] == "gpt-4o-mini-transcribe"
+    assert call.session["audio"]["input"]["transcription"]["model"] == "gpt-live-transcribe"
+    # A terminal's default: the kit's microphone is across the room from the user.
+    assert call.session["audio"]["input"]["noise_reduction"] == {"type": "far_field"}
+    assert call.session["reasoning"] == {"effort": "low"}
     assert call.mic_frames > 0
     (started,) = events.of(EVENT_SESSION_STARTED)
     assert started["terminal_id"] == TERMINAL_ID

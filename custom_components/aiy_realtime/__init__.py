@@ -28,6 +28,7 @@ from .const import (
 from .conversations import ConversationSessions
 from .realtime.endpoint import Endpoint
 from .realtime.signaling import UnifiedSignaling
+from .retirements import async_remove_issues, async_update_issues
 from .services import async_setup_services
 from .terminal import VoiceTerminal
 from .usage import UsageMeter
@@ -113,6 +114,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
             if terminal.kit is not None:
                 await terminal.kit.async_open()
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Each load, so an assistant switched (or removed) since loses its issue.
+    async_update_issues(hass, entry)
     entry.async_on_unload(entry.add_update_listener(_async_reload_on_update))
 
     async def _hang_up_on_stop(event: Event) -> None:
@@ -128,6 +131,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry)
     """Close every open session and unload the platforms; the shared HTTP client stays HA's."""
     await _async_close_sessions(entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> None:
+    """The entry's repair issues go with it."""
+    async_remove_issues(hass, entry.entry_id)
 
 
 async def _async_close_sessions(entry: AiyRealtimeConfigEntry) -> None:

@@ -33,6 +33,7 @@ from .realtime.errors import (
     RealtimeSessionClosed,
 )
 from .realtime.session import CloseReason
+from .retirements import retired_error
 from .toolset import ToolSet
 from .usage import UsageMeter
 
@@ -201,6 +202,12 @@ class RealtimeAgent:
         if isinstance(err, RealtimeRateLimitError):
             return self._limit_error(quota=err.quota)
         if isinstance(err, RealtimeBadRequestError):
+            # OpenAI refuses a shut-down model like any unknown one: the date tells them apart.
+            if (retired := retired_error(self.subentry, voice=False)) is not None:
+                assert retired.translation_key is not None
+                return AgentError(
+                    retired.translation_key, **(retired.translation_placeholders or {})
+                )
             return AgentError("bad_request", message=err.message)
         return AgentError("unreachable")
 

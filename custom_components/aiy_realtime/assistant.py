@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from homeassistant.const import CONF_LLM_HASS_API, CONF_PROMPT
 
 from .const import (
     CONF_GREETING,
     CONF_MODEL,
+    CONF_REASONING_EFFORT,
     CONF_TRANSCRIPTION_MODEL,
     CONF_TURN_DETECTION,
     CONF_VOICE,
     DEFAULT_GREETING,
     DEFAULT_MODEL,
+    DEFAULT_REASONING_EFFORT,
     DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_TURN_DETECTION,
     DEFAULT_VOICE,
 )
-from .realtime.config import SessionConfig, semantic_vad, server_vad
+from .models import is_reasoning_model
+from .realtime.config import (
+    NoiseReduction,
+    ReasoningEffort,
+    SessionConfig,
+    semantic_vad,
+    server_vad,
+)
 from .toolset import ToolSet
 
 
@@ -35,6 +44,7 @@ class Assistant:
     transcription_model: str
     turn_detection: str
     greeting: str
+    reasoning_effort: ReasoningEffort
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Assistant:
@@ -46,7 +56,12 @@ class Assistant:
             transcription_model=options.get(CONF_TRANSCRIPTION_MODEL, DEFAULT_TRANSCRIPTION_MODEL),
             turn_detection=options.get(CONF_TURN_DETECTION, DEFAULT_TURN_DETECTION),
             greeting=options.get(CONF_GREETING, DEFAULT_GREETING),
+            reasoning_effort=options.get(CONF_REASONING_EFFORT, DEFAULT_REASONING_EFFORT),
         )
+
+    @property
+    def reasons(self) -> bool:
+        return is_reasoning_model(self.model)
 
     def text_config(self, instructions: str | None, toolset: ToolSet) -> SessionConfig:
         """A typed conversation: text out, no audio settings."""
@@ -55,6 +70,7 @@ class Assistant:
             instructions=instructions,
             output_modality="text",
             tools=toolset.tools,
+            **self._reasoning(toolset),
         )
 
     def voice_config(
@@ -64,11 +80,13 @@ class Assistant:
         *,
         idle_timeout: float | None,
         answer: bool = True,
+        noise_reduction: NoiseReduction | None = None,
     ) -> SessionConfig:
         """A voice session: speech out, the user's words transcribed, turns by voice activity
         (which also ends the wait for a user who says nothing, `idle_timeout` seconds).
 
-        Without `answer` the model hears and transcribes, and speaks only when asked.
+        Without `answer` the model hears and transcribes, and speaks only when asked;
+        `noise_reduction` says how far the microphone is from the speaker (None: off).
         """
         idle_ms = int(idle_timeout * 1000) if idle_timeout else None
         detection = (
@@ -83,5 +101,22 @@ class Assistant:
             voice=self.voice,
             transcription_model=self.transcription_model,
             turn_detection=detection,
+            noise_reduction=noise_reduction,
             tools=toolset.tools,
+            **self._reasoning(toolset),
         )
+
+    def _reasoning(self, toolset: ToolSet) -> _ReasoningFields:
+        """What a reasoning model is told on top: how hard to think, and that it may call its
+        tools together (the bridge runs one response's calls at once)."""
+        if not self.reasons:
+            return {}
+        fields: _ReasoningFields = {"reasoning_effort": self.reasoning_effort}
+        if toolset.tools:
+            fields["parallel_tool_calls"] = True
+        return fields
+
+
+class _ReasoningFields(TypedDict, total=False):
+    reasoning_effort: ReasoningEffort
+    parallel_tool_calls: bool

@@ -25,6 +25,7 @@ from homeassistant.helpers.selector import (
 from .const import (
     CONF_GREETING,
     CONF_MODEL,
+    CONF_REASONING_EFFORT,
     CONF_TRANSCRIPTION_MODEL,
     CONF_TURN_DETECTION,
     CONF_VOICE,
@@ -32,19 +33,22 @@ from .const import (
     DEFAULT_CONVERSATION_NAME,
     DEFAULT_GREETING,
     DEFAULT_MODEL,
+    DEFAULT_REASONING_EFFORT,
     DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_TURN_DETECTION,
     DEFAULT_VOICE,
-    TRANSCRIPTION_MODELS,
+    REASONING_EFFORTS,
     TURN_DETECTIONS,
     VOICES,
 )
-from .form import select
+from .form import models, select
+from .models import REALTIME_MODELS, TRANSCRIPTION_MODELS
 
 RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
     CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],
     CONF_PROMPT: llm.DEFAULT_INSTRUCTIONS_PROMPT,
     CONF_MODEL: DEFAULT_MODEL,
+    CONF_REASONING_EFFORT: DEFAULT_REASONING_EFFORT,
     CONF_VOICE: DEFAULT_VOICE,
     CONF_TRANSCRIPTION_MODEL: DEFAULT_TRANSCRIPTION_MODEL,
     CONF_TURN_DETECTION: DEFAULT_TURN_DETECTION,
@@ -119,7 +123,10 @@ class AssistantSubentryFlow(ConfigSubentryFlow):
                         multiple=True,
                     )
                 ),
-                probatio.Required(CONF_MODEL, default=DEFAULT_MODEL): str,
+                probatio.Required(CONF_MODEL, default=DEFAULT_MODEL): models(REALTIME_MODELS),
+                probatio.Required(CONF_REASONING_EFFORT, default=DEFAULT_REASONING_EFFORT): select(
+                    REASONING_EFFORTS, CONF_REASONING_EFFORT
+                ),
                 probatio.Required(CONF_VOICE_SETTINGS): section(
                     probatio.Schema(
                         {
@@ -128,7 +135,7 @@ class AssistantSubentryFlow(ConfigSubentryFlow):
                             ),
                             probatio.Required(
                                 CONF_TRANSCRIPTION_MODEL, default=DEFAULT_TRANSCRIPTION_MODEL
-                            ): select(TRANSCRIPTION_MODELS, CONF_TRANSCRIPTION_MODEL),
+                            ): models(TRANSCRIPTION_MODELS),
                             probatio.Required(
                                 CONF_TURN_DETECTION, default=DEFAULT_TURN_DETECTION
                             ): select(TURN_DETECTIONS, CONF_TURN_DETECTION),

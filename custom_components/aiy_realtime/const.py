@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Final
 
+from .models import REALTIME_MODELS, TRANSCRIPTION_MODELS
 from .usage import load_prices
 
 DOMAIN: Final = "aiy_realtime"
@@ -21,6 +22,7 @@ CONF_TRANSCRIPTION_MODEL: Final = "transcription_model"
 CONF_TURN_DETECTION: Final = "turn_detection"
 CONF_GREETING: Final = "greeting"
 CONF_VOICE_SETTINGS: Final = "voice_settings"
+CONF_REASONING_EFFORT: Final = "reasoning_effort"
 
 SUBENTRY_ASSISTANT: Final = "conversation"
 SUBENTRY_TERMINAL: Final = "voice_terminal"
@@ -36,6 +38,11 @@ CONF_ALSA_PLAYBACK: Final = "alsa_playback"
 CONF_IDLE_TIMEOUT: Final = "idle_timeout"
 CONF_HALF_DUPLEX: Final = "half_duplex"
 CONF_ECHO_CANCELLATION: Final = "echo_cancellation"
+CONF_NOISE_REDUCTION: Final = "noise_reduction"
+NOISE_REDUCTION_OFF: Final = "off"
+NOISE_REDUCTIONS: Final = ("far_field", "near_field", NOISE_REDUCTION_OFF)
+DEFAULT_NOISE_REDUCTION: Final = "far_field"
+"""A speaker a metre or more away (the kit's): OpenAI's "far field"; a headset is "near field"."""
 BACKEND_PULSEAUDIO: Final = "pulseaudio"
 BACKEND_ALSA: Final = "alsa"
 AUDIO_BACKENDS: Final = (BACKEND_PULSEAUDIO, BACKEND_ALSA)
@@ -70,14 +77,15 @@ ISSUE_AUDIO_UNAVAILABLE: Final = "audio_unavailable"
 
 DEFAULT_TITLE: Final = "AIY Realtime"
 DEFAULT_CONVERSATION_NAME: Final = "AIY Realtime assistant"
-DEFAULT_MODEL: Final = "gpt-realtime"
+DEFAULT_MODEL: Final = REALTIME_MODELS[0]
 DEFAULT_VOICE: Final = "marin"
-DEFAULT_TRANSCRIPTION_MODEL: Final = "gpt-4o-mini-transcribe"
+DEFAULT_TRANSCRIPTION_MODEL: Final = TRANSCRIPTION_MODELS[0]
+REASONING_EFFORTS: Final = ("minimal", "low", "medium", "high", "xhigh")
+DEFAULT_REASONING_EFFORT: Final = "low"
+"""A voice answer should start within a second; more effort is for harder questions."""
 DEFAULT_TURN_DETECTION: Final = "server_vad"
 DEFAULT_GREETING: Final = "Greet the user briefly and ask how you can help."
 
-# A voice session needs the user's words as text (chat log, events, ask_question): no "off".
-TRANSCRIPTION_MODELS: Final = ("gpt-4o-mini-transcribe", "gpt-4o-transcribe", "whisper-1")
 TURN_DETECTIONS: Final = ("server_vad", "semantic_vad")
 VOICES: Final = (
     "marin",
@@ -106,4 +114,6 @@ CONF_PRICES: Final = "prices"
 DEFAULT_PRICES: Final = load_prices(Path(__file__).with_name("prices.json"))
 
 ISSUE_INSUFFICIENT_QUOTA: Final = "insufficient_quota"
+ISSUE_RETIRING_MODEL: Final = "retiring_model"
+"""One per assistant and model kind: `retiring_model_<kind>_<subentry id>`."""
 BILLING_URL: Final = "https://platform.openai.com/settings/organization/billing"

@@ -23,11 +23,13 @@ from .const import (
     CONF_ECHO_CANCELLATION,
     CONF_HALF_DUPLEX,
     CONF_IDLE_TIMEOUT,
+    CONF_NOISE_REDUCTION,
     CONF_PULSE_SERVER,
     CONF_PULSE_SINK,
     CONF_PULSE_SOURCE,
     CONNECT_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_NOISE_REDUCTION,
     DOMAIN,
     EVENT_SESSION_ENDED,
     EVENT_SESSION_STARTED,
@@ -39,9 +41,11 @@ from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable,
 from .hardware.boards import BoardError
 from .hardware.terminal_sound import ECHO_NONE, TerminalSound
 from .realtime.audio import AudioSink, PcmReader
-from .realtime.errors import RealtimeAuthError
+from .realtime.config import NoiseReduction
+from .realtime.errors import RealtimeAuthError, RealtimeBadRequestError
 from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
+from .retirements import retired_error
 from .terminal_kit import KitSettings, TerminalKit
 from .voice_session import VoiceRequest, VoiceSession, VoiceSessionEnded, VoiceSetup, VoiceState
 
@@ -59,16 +63,20 @@ class TerminalSettings:
     backend: AudioBackend
     idle_timeout: float
     half_duplex: bool
+    noise_reduction: NoiseReduction | None
+    """How far the user is from the microphone, for OpenAI's filter (None: no filter)."""
     echo_cancellation: bool = True
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> TerminalSettings:
+        noise = options.get(CONF_NOISE_REDUCTION, DEFAULT_NOISE_REDUCTION)
         return cls(
             assistant_id=options[CONF_ASSISTANT],
             backend=cls.backend_of(options),
             idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
             half_duplex=bool(options.get(CONF_HALF_DUPLEX, False)),
             echo_cancellation=bool(options.get(CONF_ECHO_CANCELLATION, True)),
+            noise_reduction=noise if noise in ("near_field", "far_field") else None,
         )
 
     @staticmethod
@@ -271,6 +279,15 @@ class VoiceTerminal:
         LOGGER.warning("A voice session of %s did not start: %s", self.subentry.title, err)
         if isinstance(err, RealtimeAuthError) or isinstance(err.__cause__, RealtimeAuthError):
             self.entry.async_start_reauth(self.hass)
+        refused = err if isinstance(err, RealtimeBadRequestError) else err.__cause__
+        assistant = self.entry.subentries.get(self.settings.assistant_id)
+        # OpenAI refuses a shut-down model like any unknown one: the date tells them apart.
+        if (
+            isinstance(refused, RealtimeBadRequestError)
+            and assistant is not None
+            and (retired := retired_error(assistant, voice=True)) is not None
+        ):
+            raise retired from err
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="session_failed",
@@ -371,5 +388,7 @@ class VoiceTerminal:
             idle_timeout=self.settings.idle_timeout,
             # Without a canceller the assistant would hear (and answer) itself.
             half_duplex=self.settings.half_duplex or self.sound.echo == ECHO_NONE,
+            half_duplex=self.settings.half_duplex,
+            noise_reduction=self.settings.noise_reduction,
             connect_timeout=CONNECT_TIMEOUT,
         )

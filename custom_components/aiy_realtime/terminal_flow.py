@@ -38,11 +38,14 @@ from .const import (
     CONF_BOARD,
     CONF_HALF_DUPLEX,
     CONF_IDLE_TIMEOUT,
+    CONF_NOISE_REDUCTION,
     CONF_PULSE_SERVER,
     CONF_PULSE_SINK,
     CONF_PULSE_SOURCE,
     DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_NOISE_REDUCTION,
     DEFAULT_TERMINAL_NAME,
+    NOISE_REDUCTIONS,
     SUBENTRY_ASSISTANT,
 )
 from .form import select
@@ -66,6 +69,7 @@ class TerminalSubentryFlow(KitSteps):
             CONF_AUDIO_BACKEND: BACKEND_PULSEAUDIO,
             CONF_IDLE_TIMEOUT: DEFAULT_IDLE_TIMEOUT,
             CONF_HALF_DUPLEX: False,
+            CONF_NOISE_REDUCTION: DEFAULT_NOISE_REDUCTION,
         }
         return await self.async_step_terminal()
 
@@ -92,6 +96,8 @@ class TerminalSubentryFlow(KitSteps):
             return await self.async_step_kit()
 
         self.options.setdefault(CONF_ASSISTANT, assistants[0]["value"])
+        # A terminal saved before the setting existed runs with the default: the form shows it.
+        self.options.setdefault(CONF_NOISE_REDUCTION, DEFAULT_NOISE_REDUCTION)
         fields: dict[Any, Any] = {}
         if self.source == SOURCE_USER:
             fields[probatio.Required(CONF_NAME, default=DEFAULT_TERMINAL_NAME)] = str
@@ -111,6 +117,9 @@ class TerminalSubentryFlow(KitSteps):
                     )
                 ),
                 probatio.Required(CONF_HALF_DUPLEX): BooleanSelector(),
+                probatio.Required(CONF_NOISE_REDUCTION, default=DEFAULT_NOISE_REDUCTION): select(
+                    NOISE_REDUCTIONS, CONF_NOISE_REDUCTION
+                ),
             }
         )
         return self.async_show_form(

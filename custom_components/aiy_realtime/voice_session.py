@@ -24,6 +24,7 @@ from .conversations import RealtimeConversation
 from .instructions import split_prompt
 from .prompts import GOODBYE, TIME_IS_UP, say_exactly
 from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
+from .realtime.config import NoiseReduction
 from .realtime.errors import RealtimeError, RealtimeSessionClosed
 from .realtime.lifecycle import GONE
 from .realtime.responses import Turn
@@ -123,6 +124,7 @@ class VoiceSetup:
     idle_timeout: float
     half_duplex: bool
     connect_timeout: float
+    noise_reduction: NoiseReduction | None = None
 
 
 class GatedReader:
@@ -235,6 +237,7 @@ class VoiceSession:
                     toolset,
                     idle_timeout=setup.idle_timeout,
                     answer=not self._request.listen_only,
+                    noise_reduction=setup.noise_reduction,
                 ),
                 microphone=self._mic,
                 speaker=speaker,

@@ -421,6 +421,15 @@ class PeerCall:
                 return str(name)
         return wanted
 
+    def _pending_tool_outputs(self) -> list[dict[str, Any]]:
+        """The outputs the client sent since the model's last call(s), in their order."""
+        outputs: list[dict[str, Any]] = []
+        for item in reversed(self.items):
+            if item.get("type") != "function_call_output":
+                break
+            outputs.insert(0, item)
+        return outputs
+
     def _pending_tool_output(self) -> dict[str, Any] | None:
         if self.items and self.items[-1].get("type") == "function_call_output":
             return self.items[-1]
@@ -459,11 +468,16 @@ class PeerCall:
             elif request.get("instructions"):
                 reply = self.script.reply_to_instructions(str(request["instructions"]))
             elif tool_output is not None and rule is not None and not rule.repeat:
-                reply = rule.reply_after(tool_output.get("output", ""))
+                reply = rule.reply_after(
+                    "; ".join(str(o.get("output", "")) for o in self._pending_tool_outputs())
+                )
             elif rule is not None and rule.tool is not None:
-                name = self._session_tool(rule.tool)
-                arguments = rule.arguments_json(user_text)
-                output.append(await self._call_tool(response_id, name, arguments))
+                calls = [(rule.tool, rule.arguments_json(user_text))]
+                if self.session.get("parallel_tool_calls"):
+                    calls += [(tool, json.dumps(args)) for tool, args in rule.also]
+                for index, (tool, arguments) in enumerate(calls):
+                    name = self._session_tool(tool)
+                    output.append(await self._call_tool(response_id, name, arguments, index))
                 reply = ""
                 if rule.ends == "incomplete":
                     status = "incomplete"
@@ -503,7 +517,9 @@ class PeerCall:
         if self._playing is None:
             self.hearing.answered()
 
-    async def _call_tool(self, response_id: str, name: str, arguments: str) -> dict[str, Any]:
+    async def _call_tool(
+        self, response_id: str, name: str, arguments: str, output_index: int = 0
+    ) -> dict[str, Any]:
         item = {
             "id": new_id("item"),
             "object": "realtime.item",
@@ -517,14 +533,14 @@ class PeerCall:
             {
                 "type": "response.output_item.added",
                 "response_id": response_id,
-                "output_index": 0,
+                "output_index": output_index,
                 "item": dict(item),
             }
         )
         base = {
             "response_id": response_id,
             "item_id": item["id"],
-            "output_index": 0,
+            "output_index": output_index,
             "call_id": item["call_id"],
         }
         self._send({"type": "response.function_call_arguments.delta", **base, "delta": arguments})
@@ -538,15 +554,15 @@ class PeerCall:
         )
         item.update(status="completed", arguments=arguments)
         self.items.append(item)
-        self._item_done(response_id, item)
+        self._item_done(response_id, item, output_index)
         return item
 
-    def _item_done(self, response_id: str, item: dict[str, Any]) -> None:
+    def _item_done(self, response_id: str, item: dict[str, Any], output_index: int = 0) -> None:
         self._send(
             {
                 "type": "response.output_item.done",
                 "response_id": response_id,
-                "output_index": 0,
+                "output_index": output_index,
                 "item": item,
             }
         )

@@ -22,7 +22,15 @@ from .schema import ProtocolViolation, validate_session_config
 from .script import Script
 
 VALID_KEY = "sk-test-valid"
-MODELS = ("gpt-realtime", "gpt-realtime-mini", "gpt-4o-mini-transcribe")
+MODELS = (
+    "gpt-realtime-2.1",
+    "gpt-realtime-2.1-mini",
+    "gpt-realtime-2",
+    "gpt-realtime",
+    "gpt-realtime-mini",
+    "gpt-live-transcribe",
+    "gpt-4o-mini-transcribe",
+)
 
 
 @dataclass(slots=True)
@@ -86,6 +94,9 @@ class LocalRealtimePeer:
         self.faults = FaultPlan()
         self.connect_delay = 0.0
         """Seconds every call request waits before it is answered (a slow edge)."""
+        self.shut_down: set[str] = set()
+        """Models OpenAI no longer serves: a call asking for one (as the session's model or its
+        transcription model) is refused as OpenAI refuses any model it does not have."""
         self.requests: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
         self._runner: web.AppRunner | None = None
@@ -301,6 +312,13 @@ class LocalRealtimePeer:
                 f"unsupported {request.content_type}",
                 "invalid_request_error",
             )
+        if (gone := self._shut_down_model(session)) is not None:
+            return error_response(
+                404,
+                "model_not_found",
+                f"The model `{gone}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+            )
         if self.connect_delay:
             await asyncio.sleep(self.connect_delay)
         if "v=0" not in offer:
@@ -322,6 +340,11 @@ class LocalRealtimePeer:
             content_type="application/sdp",
             headers={"Location": f"{prefix}/realtime/calls/{call.call_id}"} if located else {},
         )
+
+    def _shut_down_model(self, session: dict[str, Any]) -> str | None:
+        transcription = ((session.get("audio") or {}).get("input") or {}).get("transcription")
+        asked = [session.get("model"), (transcription or {}).get("model")]
+        return next((m for m in asked if m in self.shut_down), None)
 
     async def _client_secret(self, request: web.Request) -> web.Response:
         if (refused := await self._guard(request, "client_secrets")) is not None:

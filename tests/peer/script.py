@@ -28,6 +28,10 @@ class Rule:
     """With no tool: the reply."""
     repeat: bool = False
     """Call the tool again after every output (a model stuck in a loop)."""
+    also: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """More calls (tool, arguments) in the same response as `tool`'s, as a reasoning model
+    makes them when the session allows `parallel_tool_calls`; without it, only `tool` is
+    called. `then` gets every output, joined by "; "."""
     ends: str = "completed"
     """How the response with the call ends: `incomplete` (out of tokens) or `cancelled` (the
     user spoke over it) leave a call the client must not run."""

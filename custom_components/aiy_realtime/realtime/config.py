@@ -24,6 +24,7 @@ from openai.types.realtime.realtime_audio_input_turn_detection_param import (
 
 type OutputModality = Literal["text", "audio"]
 type NoiseReduction = Literal["near_field", "far_field"]
+type ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
 
 
 @dataclass(slots=True)
@@ -59,6 +60,10 @@ class SessionConfig:
     tools: list[FunctionTool] = field(default_factory=list)
     tool_choice: Literal["none", "auto", "required"] = "auto"
     max_output_tokens: int | Literal["inf"] | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    """Only for reasoning models: others refuse the field."""
+    parallel_tool_calls: bool | None = None
+    """Only for reasoning models: the calls of one response may come together."""
 
     def to_session(self) -> RealtimeSessionCreateRequestParam:
         session: RealtimeSessionCreateRequestParam = {
@@ -74,6 +79,10 @@ class SessionConfig:
             session["instructions"] = self.instructions
         if self.max_output_tokens is not None:
             session["max_output_tokens"] = self.max_output_tokens
+        if self.reasoning_effort is not None:
+            session["reasoning"] = {"effort": self.reasoning_effort}
+        if self.parallel_tool_calls is not None:
+            session["parallel_tool_calls"] = self.parallel_tool_calls
         return session
 
     def update_to(self, wanted: SessionConfig) -> RealtimeSessionCreateRequestParam | None:
