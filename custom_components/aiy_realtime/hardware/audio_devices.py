@@ -20,6 +20,7 @@ from custom_components.aiy_realtime.hardware.pcm_process import ProcessReader, P
 from .audio_problems import AudioUnavailable, UnavailableReason
 from .device_listings import (
     AudioDevice,
+    Devices,
     alsa_card_devices,
     alsa_pcms,
     merged,
@@ -89,17 +90,6 @@ class AlsaBackend:
 
 
 type AudioBackend = PulseAudioBackend | AlsaBackend
-
-
-@dataclass(frozen=True, slots=True)
-class Devices:
-    """What a backend offers: sources (PulseAudio sources, ALSA capture PCMs) and sinks
-    (PulseAudio sinks, ALSA playback PCMs), with the defaults where the backend says."""
-
-    sources: tuple[AudioDevice, ...]
-    sinks: tuple[AudioDevice, ...]
-    default_source: str | None = None
-    default_sink: str | None = None
 
 
 # -- microphone and speaker ---------------------------------------------------------------------

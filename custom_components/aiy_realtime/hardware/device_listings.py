@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import json
 import re
 from typing import Any, NamedTuple
@@ -12,6 +13,17 @@ class AudioDevice(NamedTuple):
 
     name: str
     description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Devices:
+    """What a backend offers: sources (PulseAudio sources, ALSA capture PCMs) and sinks
+    (PulseAudio sinks, ALSA playback PCMs), with the defaults where the backend says."""
+
+    sources: tuple[AudioDevice, ...]
+    sinks: tuple[AudioDevice, ...]
+    default_source: str | None = None
+    default_sink: str | None = None
 
 
 def pactl_json_devices(text: str) -> list[AudioDevice]:
