@@ -388,7 +388,6 @@ class VoiceTerminal:
             idle_timeout=self.settings.idle_timeout,
             # Without a canceller the assistant would hear (and answer) itself.
             half_duplex=self.settings.half_duplex or self.sound.echo == ECHO_NONE,
-            half_duplex=self.settings.half_duplex,
             noise_reduction=self.settings.noise_reduction,
             connect_timeout=CONNECT_TIMEOUT,
         )
