@@ -36,7 +36,9 @@ SPEAKER_SINK = "kit_speaker"
 
 
 def missing_commands(commands: Sequence[str] = SERVER_COMMANDS) -> list[str]:
-    return [command for command in commands if (TOOLS.get(command) or shutil.which(command)) is None]
+    return [
+        command for command in commands if (TOOLS.get(command) or shutil.which(command)) is None
+    ]
 
 
 def tool(command: str) -> str:

@@ -5,7 +5,6 @@ none of pulseaudio-utils on PATH for the code under test."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 import socket
@@ -24,16 +23,15 @@ from custom_components.aiy_realtime.hardware.pulse.streams import PulseMicrophon
 from custom_components.aiy_realtime.hardware.terminal_sound import TerminalSound
 from custom_components.aiy_realtime.realtime.audio import AudioDeviceError
 from tests.audio_server import AudioServer, loud_windows, speech_wav, tone
+from tests.voice_helpers import until
 
 RATE = 48000
 FRAME = RATE * 2 // 50
 
 
-async def _until(condition: object, timeout: float = 5.0) -> None:
-    assert callable(condition)
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
+async def _read_many(microphone: PulseMicrophone, frames: int = 100) -> None:
+    for _ in range(frames):
+        await microphone.read(FRAME)
 
 
 async def test_the_default_server_is_the_one_client_conf_names(audio_server: AudioServer) -> None:
@@ -45,7 +43,7 @@ async def test_the_default_server_is_the_one_client_conf_names(audio_server: Aud
     await check(PulseAudioBackend(source=audio_server.mic_source, sink=audio_server.speaker_sink))
 
 
-async def test_a_server_over_tcp(audio_server: AudioServer) -> None:
+async def test_a_server_over_tcp(audio_server: AudioServer, socket_enabled: None) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -71,7 +69,9 @@ async def test_what_is_missing_is_named(audio_server: AudioServer, tmp_path: Pat
     assert str(caught.value).endswith("cannot be reached: Connection refused")
 
 
-async def test_a_server_that_never_answers_is_unreachable(tmp_path: Path) -> None:
+async def test_a_server_that_never_answers_is_unreachable(
+    tmp_path: Path, socket_enabled: None
+) -> None:
     path = tmp_path / "silent"
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(path))
@@ -141,8 +141,7 @@ async def test_a_device_that_goes_fails_its_streams(audio_server: AudioServer) -
         await microphone.read(FRAME)
         await audio_server.pactl("unload-module", "module-null-sink")
         with pytest.raises(AudioDeviceError, match="was removed"):
-            for _ in range(100):
-                await microphone.read(FRAME)
+            await _read_many(microphone)
         ended = await asyncio.wait_for(speaker.ended, 3)
         assert ended.failed
         assert "was removed" in ended.detail
@@ -156,8 +155,7 @@ async def test_the_server_going_away_fails_the_microphone(audio_server: AudioSer
     await microphone.open()
     await audio_server.stop()
     with pytest.raises(AudioDeviceError):
-        for _ in range(100):
-            await microphone.read(FRAME)
+        await _read_many(microphone)
     assert "cannot be reached" in await asyncio.wait_for(connection.lost, 3)
     await microphone.close()
     connection.close()
@@ -202,19 +200,19 @@ async def test_a_terminal_sound_follows_its_devices_and_server(
         index = (
             await audio_server.pactl("load-module", "module-null-sink", "sink_name=usb_speaker")
         ).strip()
-        await _until(lambda: sound.problem is None)
+        await until(lambda: sound.problem is None)
         assert sound.echo in echo_cancel.METHODS
         speaker = await sound.open_speaker()
         await speaker.close()
 
         await audio_server.pactl("unload-module", index)  # unplugged
-        await _until(lambda: sound.problem is not None)
+        await until(lambda: sound.problem is not None)
         assert sound.problem is not None
         assert sound.problem.reason == "device_missing"
         with pytest.raises(AudioUnavailable):
             await sound.open_microphone()
         await audio_server.pactl("load-module", "module-null-sink", "sink_name=usb_speaker")
-        await _until(lambda: sound.problem is None)
+        await until(lambda: sound.problem is None)
     finally:
         await sound.close()
     assert changes[:2] == ["device_missing", None]
@@ -227,24 +225,20 @@ async def test_a_server_that_restarts_brings_the_terminal_back(
     audio_server: AudioServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("custom_components.aiy_realtime.hardware.terminal_sound.RETRY", 0.3)
-    socket_path = audio_server.directory / "native"
     sound = TerminalSound(
         PulseAudioBackend(), key="t2", title="Kitchen", rate=RATE, echo_cancellation=False
     )
     try:
         assert await sound.start()
         await audio_server.stop()
-        await _until(lambda: sound.problem is not None)
+        await until(lambda: sound.problem is not None)
         assert sound.problem is not None
         assert sound.problem.reason == "server_unreachable"
         again = await AudioServer.start()
         try:
-            # The new server answers on the old address (what client.conf names).
-            socket_path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                socket_path.unlink()
-            socket_path.symlink_to(again.directory / "native")
-            await _until(lambda: sound.problem is None, timeout=5)
+            # What client.conf names now (libpulse reads it for each new connection).
+            monkeypatch.setenv("PULSE_CLIENTCONFIG", str(again.client_conf))
+            await until(lambda: sound.problem is None, timeout=5)
         finally:
             await sound.close()
             await again.stop()

@@ -118,34 +118,41 @@ class AsyncioMainloop:
         io = self._io.get(event_id)
         if io is None:
             return
-        was, io.events = io.events, events
-        # A hang-up or error shows up as readable: asyncio watches for nothing else.
-        if events & pa.IO_INPUT and not was & pa.IO_INPUT:
-            self._loop.add_reader(io.fd, self._io_ready, event_id, pa.IO_INPUT)
-        elif was & pa.IO_INPUT and not events & pa.IO_INPUT:
-            self._loop.remove_reader(io.fd)
-        if events & pa.IO_OUTPUT and not was & pa.IO_OUTPUT:
-            self._loop.add_writer(io.fd, self._io_ready, event_id, pa.IO_OUTPUT)
-        elif was & pa.IO_OUTPUT and not events & pa.IO_OUTPUT:
-            self._loop.remove_writer(io.fd)
+        io.events = events
+        self._watch(io.fd)
 
-    def _io_ready(self, event_id: int, what: int) -> None:
-        io = self._io.get(event_id)
-        if io is None or not io.events & what:
-            return
-        try:
-            io.callback(self.api, event_id, io.fd, what, io.userdata)
-        except Exception:
-            _LOGGER.exception("libpulse failed on its socket's event")
+    def _watch(self, fd: int) -> None:
+        """Registers `fd` with asyncio for what its events ask, together: libpulse may make a
+        new event for an fd before it frees the old one (a TCP connect that completes), and
+        asyncio keeps one reader and one writer per fd."""
+        wanted = 0
+        for io in self._io.values():
+            if io.fd == fd:
+                wanted |= io.events
+        # A hang-up or error shows up as readable: asyncio watches for nothing else.
+        if wanted & pa.IO_INPUT:
+            self._loop.add_reader(fd, self._fd_ready, fd, pa.IO_INPUT)
+        else:
+            self._loop.remove_reader(fd)
+        if wanted & pa.IO_OUTPUT:
+            self._loop.add_writer(fd, self._fd_ready, fd, pa.IO_OUTPUT)
+        else:
+            self._loop.remove_writer(fd)
+
+    def _fd_ready(self, fd: int, what: int) -> None:
+        for event_id, io in list(self._io.items()):
+            if io.fd != fd or not io.events & what or self._io.get(event_id) is not io:
+                continue
+            try:
+                io.callback(self.api, event_id, io.fd, what, io.userdata)
+            except Exception:
+                _LOGGER.exception("libpulse failed on its socket's event")
 
     def _io_free(self, event_id: int) -> None:
         io = self._io.pop(event_id, None)
         if io is None:
             return
-        if io.events & pa.IO_INPUT:
-            self._loop.remove_reader(io.fd)
-        if io.events & pa.IO_OUTPUT:
-            self._loop.remove_writer(io.fd)
+        self._watch(io.fd)
         if io.destroy:
             io.destroy(self.api, event_id, io.userdata)
 
