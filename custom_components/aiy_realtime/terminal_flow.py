@@ -36,6 +36,7 @@ from .const import (
     CONF_ASSISTANT,
     CONF_AUDIO_BACKEND,
     CONF_BOARD,
+    CONF_ECHO_CANCELLATION,
     CONF_HALF_DUPLEX,
     CONF_IDLE_TIMEOUT,
     CONF_NOISE_REDUCTION,
@@ -69,6 +70,7 @@ class TerminalSubentryFlow(KitSteps):
             CONF_AUDIO_BACKEND: BACKEND_PULSEAUDIO,
             CONF_IDLE_TIMEOUT: DEFAULT_IDLE_TIMEOUT,
             CONF_HALF_DUPLEX: False,
+            CONF_ECHO_CANCELLATION: True,
             CONF_NOISE_REDUCTION: DEFAULT_NOISE_REDUCTION,
         }
         return await self.async_step_terminal()
@@ -116,6 +118,7 @@ class TerminalSubentryFlow(KitSteps):
                         mode=NumberSelectorMode.BOX,
                     )
                 ),
+                probatio.Required(CONF_ECHO_CANCELLATION, default=True): BooleanSelector(),
                 probatio.Required(CONF_HALF_DUPLEX): BooleanSelector(),
                 probatio.Required(CONF_NOISE_REDUCTION, default=DEFAULT_NOISE_REDUCTION): select(
                     NOISE_REDUCTIONS, CONF_NOISE_REDUCTION
