@@ -482,8 +482,8 @@ async def test_alsa_through_the_same_server(
     audio_server: AudioServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`arecord`/`aplay -D pulse` (ALSA's PulseAudio plugin) reach the test's server."""
-    monkeypatch.setenv("PULSE_SERVER", audio_server.server)
+    """ALSA's `pulse` device (libasound's PulseAudio plugin, as /etc/asound.conf routes
+    `default` on Home Assistant OS) reaches the server client.conf names."""
     await audio_server.pactl("set-default-sink", audio_server.speaker_sink)
     await audio_server.pactl("set-default-source", audio_server.mic_source)
     entry = await async_set_up_entry(
@@ -508,7 +508,7 @@ async def test_alsa_through_the_same_server(
     assert ended_reasons(events) == ["user_ended"]
     await hass.config_entries.async_unload(entry.entry_id)
     assert openai_at_peer.active_calls == 0
-    assert await alsa_streams(audio_server) == (0, 0), "arecord or aplay outlived its entry"
+    assert await alsa_streams(audio_server) == (0, 0), "an ALSA stream outlived its entry"
 
 
 async def alsa_streams(audio_server: AudioServer) -> tuple[int, int]:
@@ -548,23 +548,46 @@ async def our_recorders(audio_server: AudioServer) -> int:
     return (await our_streams(audio_server))[0]
 
 
-async def test_a_recorder_that_dies_ends_the_session_with_the_reason(
-    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+async def test_a_microphone_unplugged_and_plugged_back(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import os
-    import signal
+    """A USB microphone pulled out mid-session: the session ends as device_lost, the terminal
+    is unavailable with a repair at once (no paid call from the next press), and comes back by
+    itself when the device is plugged in again."""
+    from homeassistant.exceptions import HomeAssistantError
+    from homeassistant.helpers import issue_registry as ir
 
+    from custom_components.aiy_realtime.hardware import terminal_sound
+
+    monkeypatch.setattr(terminal_sound, "RETRY", 0.3)
+    usb = (await audio_server.pactl("load-module", "module-null-sink", "sink_name=usb")).strip()
+    entry = await async_set_up_entry(
+        hass, assistant(), terminal(audio_server.server, pulse_source="usb.monitor")
+    )
     events = Events(hass)
     await start(hass)
-    session = terminal_of(voice_entry).session
-    await until(lambda: session._gate.reader.pid is not None)
+    calls = openai_at_peer.requests["calls"]
 
-    os.kill(session._gate.reader.pid, signal.SIGKILL)
+    await audio_server.pactl("unload-module", usb)
     await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
-
     assert ended_reasons(events) == ["device_lost"]
-    assert peer.active_calls == 0
-    assert hass.states.get(satellite(hass)).state == "idle"
+    await until(lambda: hass.states.get(satellite(hass)).state == "unavailable")
+    issues = ir.async_get(hass).issues
+    assert (DOMAIN, f"audio_unavailable_{TERMINAL_ID}") in issues
+    with pytest.raises(HomeAssistantError):
+        await start(hass)
+    assert openai_at_peer.requests["calls"] == calls  # no call was placed for nothing
+
+    await audio_server.pactl("load-module", "module-null-sink", "sink_name=usb")
+    await until(lambda: hass.states.get(satellite(hass)).state == "idle")
+    assert (DOMAIN, f"audio_unavailable_{TERMINAL_ID}") not in ir.async_get(hass).issues
+    await start(hass)
+    await end(hass)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_actions_refuse_bad_input_clearly(
@@ -674,22 +697,17 @@ async def test_a_terminal_whose_sound_comes_back_is_available_again(
     loopback_ice: None,
     audio_server: AudioServer,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A kit's Pi that boots after Home Assistant: the terminal notices by itself."""
-    from datetime import timedelta
+    from custom_components.aiy_realtime.hardware import terminal_sound
 
-    from pytest_homeassistant_custom_component.common import async_fire_time_changed
-
-    from homeassistant.util import dt as dt_util
-
-    from custom_components.aiy_realtime.terminal import AUDIO_RECHECK
-
+    monkeypatch.setattr(terminal_sound, "RETRY", 0.3)
     later = tmp_path / "later"
     entry = await async_set_up_entry(hass, assistant(), terminal(f"unix:{later}"))
     assert hass.states.get(satellite(hass)).state == "unavailable"
 
     later.symlink_to(audio_server.server.removeprefix("unix:"))
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=AUDIO_RECHECK + 1))
     await until(lambda: hass.states.get(satellite(hass)).state == "idle")
 
     await start(hass)

@@ -19,6 +19,7 @@ from custom_components.aiy_realtime.const import (
     EVENT_SESSION_STARTED,
     EVENT_TRANSCRIPT,
 )
+from custom_components.aiy_realtime.hardware.pulse.connection import CLIENT_NAME
 from tests.audio_server import AudioServer
 from tests.helpers import TERMINAL_ID
 
@@ -66,7 +67,5 @@ async def our_streams(audio_server: AudioServer) -> tuple[int, int]:
     counts = []
     for kind in ("source-outputs", "sink-inputs"):
         streams = json.loads(await audio_server.pactl("-f", "json", "list", kind))
-        counts.append(
-            sum(s["properties"].get("application.name") == "AIY Realtime" for s in streams)
-        )
+        counts.append(sum(s["properties"].get("application.name") == CLIENT_NAME for s in streams))
     return counts[0], counts[1]
