@@ -152,25 +152,29 @@ def load_libasound() -> ctypes.CDLL:
     """libasound with the prototypes used here; AudioUnavailable("library_missing") without it."""
     global _lib, _libc  # loaded once per process, as the dynamic linker does
     with _load_lock:
-        if _lib is not None:
-            return _lib
-        try:
-            lib = ctypes.CDLL(SONAME)
-            for name, (restype, argtypes) in _PROTOTYPES.items():
-                function = getattr(lib, name)
-                function.restype = restype
-                function.argtypes = argtypes
-        except (OSError, AttributeError) as err:
-            raise AudioUnavailable(
-                "library_missing",
-                f"ALSA's library ({SONAME}) cannot be loaded where Home Assistant runs: {err}",
-            ) from err
-        lib.snd_lib_error_set_handler(_on_error)
-        _libc = ctypes.CDLL(None)
-        _libc.free.argtypes = (c_void_p,)
-        _libc.free.restype = None
-        _lib = lib
-        return lib
+        if _lib is None:
+            _lib = open_library(SONAME)
+            _lib.snd_lib_error_set_handler(_on_error)
+            _libc = ctypes.CDLL(None)
+            _libc.free.argtypes = (c_void_p,)
+            _libc.free.restype = None
+        return _lib
+
+
+def open_library(soname: str) -> ctypes.CDLL:
+    """The library `soname` with alsa-lib's prototypes; AudioUnavailable when it cannot load."""
+    try:
+        lib = ctypes.CDLL(soname)
+        for name, (restype, argtypes) in _PROTOTYPES.items():
+            function = getattr(lib, name)
+            function.restype = restype
+            function.argtypes = argtypes
+    except (OSError, AttributeError) as err:
+        raise AudioUnavailable(
+            "library_missing",
+            f"ALSA's library ({soname}) cannot be loaded where Home Assistant runs: {err}",
+        ) from err
+    return lib
 
 
 def free(pointer: int | None) -> None:

@@ -37,8 +37,9 @@ CAPTURE_BUFFER_US = 200_000
 PLAYBACK_PERIOD_US = 20_000
 PLAYBACK_BUFFER_US = 80_000
 """About four frames queued at most: the speaker's latency."""
-START_PERIODS = 1
-"""Playback starts once a period is queued (a shorter sound starts after a period's wait)."""
+START_PERIODS = 2
+"""Playback starts once two periods are queued (a shorter sound after a period's wait): with one,
+the pulse plugin's server asks for more at once and underruns on the first chunk."""
 STALL_TIMEOUT = 2.0
 """Seconds a device may take no sound (or give none) before it counts as failed: a card that
 stopped clocking, or a plugin whose server went away without saying so."""
@@ -274,6 +275,14 @@ class AlsaSpeaker(Ending):
                 pcm.close()
                 return
             self._pcm = pcm
+
+    @property
+    def queued_ms(self) -> float:
+        """How long until what is written now is heard (the device's delay), 0 when idle."""
+        device = self._pcm
+        if device is None or device.state() not in (State.PREPARED, State.RUNNING):
+            return 0.0
+        return max(device.delay(), 0) * 1000 / self.rate
 
     def write_nowait(self, pcm: bytes) -> bool:
         """Hand `pcm` to the device now if it has room for all of it; else take nothing."""
