@@ -475,11 +475,6 @@ async def test_a_terminal_whose_sound_is_missing_says_so(
     assert peer.requests["calls"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the in-process ALSA speaker gets EIO from the pulse plugin in a session "
-    "(the speaker is opened before the call and written later); open in the issue's note",
-)
 async def test_alsa_through_the_same_server(
     hass: HomeAssistant,
     openai_at_peer: LocalRealtimePeer,

@@ -13,6 +13,7 @@ from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -149,6 +150,9 @@ class AiyRealtimeConfigFlow(ConfigFlow, domain=DOMAIN):
             errors = await self._async_validate(data)
             if not errors:
                 if existing is not None:
+                    if existing.state is ConfigEntryState.LOADED:
+                        # Its update listener reloads it (HA 2026.12 wants no second reload).
+                        return self.async_update_and_abort(existing, data=data)
                     return self.async_update_reload_and_abort(existing, data=data)
                 return self.async_create_entry(
                     title=DEFAULT_TITLE,

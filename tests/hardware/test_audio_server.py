@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from tests.audio_server import (
     RATE,
     AudioServer,
     loud_windows,
-    rms_windows,
     speech_wav,
     tone,
     write_wav,
@@ -47,37 +45,6 @@ async def test_speech_is_made_at_test_time(tmp_path: Path) -> None:
         pcm = speech.readframes(speech.getnframes())
     assert len(pcm) / 2 / RATE > 0.8  # a second or so of speech
     assert loud_windows(pcm) > 10
-
-
-async def test_alsa_reaches_the_server_through_its_pulse_plugin(
-    audio_server: AudioServer, tmp_path: Path
-) -> None:
-    """`aplay/arecord -D pulse` with PULSE_SERVER set: the ALSA route the terminal tests use."""
-    wav = write_wav(tmp_path / "tone.wav", tone(0.5))
-    env = audio_server.client_env()
-    async with audio_server.recorder() as recording:
-        aplay = await asyncio.create_subprocess_exec(
-            "aplay", "-q", "-D", "pulse", str(wav), env=env, stderr=asyncio.subprocess.PIPE
-        )
-        _, said = await aplay.communicate()
-        assert aplay.returncode == 0, said
-        await recording.wait_for_sound(windows=15)
-
-    arecord = await asyncio.create_subprocess_exec(
-        *("arecord", "-q", "-D", "pulse", "-t", "raw", "-f", "S16_LE", "-r", "48000", "-c", "1"),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert arecord.stdout is not None
-    playing = asyncio.create_task(audio_server.play(write_wav(tmp_path / "long.wav", tone(0.6))))
-    heard = 0
-    while heard < 10:
-        heard += sum(
-            1 for rms in rms_windows(await arecord.stdout.readexactly(960 * 2)) if rms > 0.05
-        )
-    arecord.terminate()
-    await arecord.wait()
-    await playing
 
 
 async def test_stopping_leaves_nothing_behind() -> None:
