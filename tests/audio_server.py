@@ -345,6 +345,18 @@ class Recording:
             self._grew.clear()
             await self._grew.wait()
 
+    async def wait_for_quiet(self, quiet_ms: int = 200, threshold: float = 0.05) -> None:
+        """Until something was heard and then `quiet_ms` of quiet: as a listener hears a
+        sentence end."""
+        await self.wait_for_sound(1, threshold)
+        windows = quiet_ms // 20
+        while not (
+            len(self.rms) >= windows and all(rms <= threshold for rms in self.rms[-windows:])
+        ):
+            self._grew.clear()
+            await self._grew.wait()
+
+
 
 # -- loudness ---------------------------------------------------------------------------------
 

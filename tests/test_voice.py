@@ -419,7 +419,9 @@ async def test_ask_question_returns_the_matched_answer(
     answer = await speech_wav("yes, go ahead", tmp_path / "answer.wav")
 
     async def speak_when_asked() -> None:
-        await until(lambda: any(e["role"] == "assistant" for e in events.of(EVENT_TRANSCRIPT)))
+        # As a person answers: once the question has been heard to its end.
+        async with audio_server.recorder() as speaker:
+            await speaker.wait_for_quiet()
         await audio_server.play(answer)
 
     speaking = hass.async_create_task(speak_when_asked())

@@ -15,6 +15,7 @@ from typing import Protocol
 from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import llm
+from openai.types.realtime import InputAudioBufferSpeechStartedEvent
 
 from .assistant import Assistant
 from .bridge import ChatBridge
@@ -362,6 +363,8 @@ class VoiceSession:
             async with asyncio.timeout(AUDIO_END_WAIT):
                 await turn.result()
                 await session.wait_audio_done(AUDIO_END_WAIT)
+                if (pump := session.audio_pump) is not None:
+                    await pump.played_out()
 
     # -- what the session says -----------------------------------------------------------------
 
@@ -375,7 +378,7 @@ class VoiceSession:
             case "input_committed":
                 turns.committed(event.data.item_id)
             case "speech_started":
-                turns.speech_started(event.data.item_id)
+                turns.speech_started(event.data.item_id, self._captured_at(event.data))
                 self._cancel("idle")
             case "speech_stopped":
                 self._count_idle()
@@ -387,6 +390,14 @@ class VoiceSession:
                 turns.server_turn(event.data)
             case "input_timeout":
                 self._end_at_once(CloseReason.IDLE_TIMEOUT)
+
+    def _captured_at(self, started: InputAudioBufferSpeechStartedEvent) -> float:
+        """When the microphone heard speech begin (monotonic): from the server's position in
+        our audio, not from when its event came back, which a busy machine delays past the end
+        of a question whose echo it was."""
+        mic = self._mic
+        at = mic.captured_at(started.audio_start_ms) if mic is not None else None
+        return time.monotonic() if at is None else min(at, time.monotonic())
 
     def _on_state(self, state: SessionState) -> None:
         if state is SessionState.CLOSED:

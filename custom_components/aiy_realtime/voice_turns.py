@@ -74,8 +74,9 @@ class VoiceTurns:
 
     # -- what the session says -----------------------------------------------------------------
 
-    def speech_started(self, item_id: str) -> None:
-        self._spoken_at[item_id] = time.monotonic()
+    def speech_started(self, item_id: str, at: float) -> None:
+        """The user began to speak, at `at` (monotonic, when the microphone heard it)."""
+        self._spoken_at[item_id] = at
 
     def committed(self, item_id: str) -> None:
         self._committed.append(item_id)

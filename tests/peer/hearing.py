@@ -115,6 +115,10 @@ class Hearing:
             self._buffered += 1
             if self.on:
                 await handle(packet, arrival_time_ms=arrival_time_ms)
+            else:
+                # Unheard audio still takes its place in the buffer: the positions of speech
+                # (`audio_start_ms`) count all audio since the session began, as OpenAI's do.
+                self._vad.position_ms += PACKET_MS
 
         receiver._handle_rtp_packet = counted  # type: ignore[method-assign]
 

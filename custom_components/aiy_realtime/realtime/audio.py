@@ -178,6 +178,17 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         self._time_base = Fraction(1, rate)
         self._pts = 0
         self._start: float | None = None
+        self._clock: float | None = None
+        """When position 0 was captured (monotonic): the least of each read's time minus the
+        audio read so far, as the read that waited least on the loop tells it best."""
+
+    def captured_at(self, position_ms: float) -> float | None:
+        """When the audio at `position_ms` of this track was captured (monotonic seconds);
+        None before the first frame. The server's `audio_start_ms` is such a position: the
+        time a user began to speak, whatever the events' way back took."""
+        if self._clock is None:
+            return None
+        return self._clock + position_ms / 1000
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -207,6 +218,9 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         frame.pts = self._pts
         frame.time_base = self._time_base
         self._pts += self._samples
+        clock = time.monotonic() - self._pts / self.rate
+        if self._clock is None or clock < self._clock:
+            self._clock = clock
         return frame
 
     async def _pace(self) -> None:
@@ -635,6 +649,14 @@ class AudioPump(Ending):
         except Exception as err:
             _LOGGER.debug("audio output failed", exc_info=True)
             self._end("failed", f"audio output failed: {type(err).__name__}: {err}")
+
+    async def played_out(self) -> None:
+        """Return once the audio queued now has gone to the sink (which plays what it holds
+        before it closes): the server's `output_audio_buffer.stopped` says it sent the last of
+        the answer, which may still wait here, and an end at that moment would cut it off."""
+        target = self.bytes_written + self._queued_bytes
+        while self._end_info is None and self.bytes_written < target and self._queue:
+            await asyncio.sleep(max(self.queued_ms / 1000, FRAME_MS / 1000))
 
     def _on_sink_ended(self, ended: asyncio.Future[AudioEnd]) -> None:
         if ended.result().failed:
