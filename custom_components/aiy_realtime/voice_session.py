@@ -12,10 +12,11 @@ import logging
 import time
 from typing import Protocol
 
+from openai.types.realtime import InputAudioBufferSpeechStartedEvent
+
 from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import llm
-from openai.types.realtime import InputAudioBufferSpeechStartedEvent
 
 from .assistant import Assistant
 from .bridge import ChatBridge

@@ -549,6 +549,8 @@ class AudioPump(Ending):
         self._write_nowait: Callable[[bytes], bool] | None = getattr(sink, "write_nowait", None)
         self._sink_busy = False
         """The writer is inside `sink.write()`: what comes now must queue behind it."""
+        self._wrote = asyncio.Event()
+        """Set each time audio went to the sink."""
         self.frames = 0
         self.bytes_written = 0
         self.bytes_dropped = 0
@@ -644,6 +646,7 @@ class AudioPump(Ending):
                 finally:
                     self._sink_busy = False
                 self.bytes_written += len(pcm)
+                self._wrote.set()
         except AudioDeviceError as err:
             self._end("failed", str(err))
         except Exception as err:
@@ -655,8 +658,12 @@ class AudioPump(Ending):
         before it closes): the server's `output_audio_buffer.stopped` says it sent the last of
         the answer, which may still wait here, and an end at that moment would cut it off."""
         target = self.bytes_written + self._queued_bytes
-        while self._end_info is None and self.bytes_written < target and self._queue:
-            await asyncio.sleep(max(self.queued_ms / 1000, FRAME_MS / 1000))
+        ended = self.ended
+        while not ended.done() and self.bytes_written < target and self._queue:
+            self._wrote.clear()
+            wrote = asyncio.ensure_future(self._wrote.wait())
+            await asyncio.wait((wrote, ended), return_when=asyncio.FIRST_COMPLETED)
+            wrote.cancel()
 
     def _on_sink_ended(self, ended: asyncio.Future[AudioEnd]) -> None:
         if ended.result().failed:
@@ -667,6 +674,7 @@ class AudioPump(Ending):
         self.bytes_dropped += self._queued_bytes
         self._queue.clear()
         self._queued_bytes = 0
+        self._wrote.set()
         self._resampler = self._new_resampler()  # its leftover samples are the old audio's
         await self._sink.flush()
 
