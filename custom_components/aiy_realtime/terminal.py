@@ -39,7 +39,7 @@ from .const import (
 )
 from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
 from .hardware.boards import BoardError
-from .hardware.terminal_sound import ECHO_NONE, TerminalSound
+from .hardware.terminal_sound import TerminalSound
 from .realtime.audio import AudioSink, PcmReader
 from .realtime.config import NoiseReduction
 from .realtime.errors import RealtimeAuthError, RealtimeBadRequestError
@@ -109,6 +109,13 @@ class SoundRoute:
 
     async def open_speaker(self) -> AudioSink:
         return await self.sound.open_speaker()
+
+    @property
+    def learning(self) -> bool:
+        return self.sound.learning
+
+    def spoke(self, seconds: float) -> None:
+        self.sound.spoke(seconds)
 
 
 class VoiceTerminal:
@@ -386,8 +393,8 @@ class VoiceTerminal:
             route=SoundRoute(self.sound),
             device_id=self.device_id,
             idle_timeout=self.settings.idle_timeout,
-            # Without a canceller the assistant would hear (and answer) itself.
-            half_duplex=self.settings.half_duplex or self.sound.echo == ECHO_NONE,
+            # Without a good enough canceller the assistant would hear (and answer) itself.
+            half_duplex=self.settings.half_duplex or self.sound.hears_itself,
             noise_reduction=self.settings.noise_reduction,
             connect_timeout=CONNECT_TIMEOUT,
         )

@@ -84,6 +84,14 @@ class AudioRoute(Protocol):
     @property
     def rate(self) -> int: ...
 
+    @property
+    def learning(self) -> bool:
+        """An echo canceller still learning the room: the mic is deaf while the assistant
+        speaks, as in half duplex."""
+
+    def spoke(self, seconds: float) -> None:
+        """The assistant spoke for `seconds` (what a learning canceller learns from)."""
+
 
 class VoiceListener(Protocol):
     """Who is told what a session does: the terminal, its entities, its events."""
@@ -164,6 +172,8 @@ class VoiceSession:
         self._mic: PcmSourceTrack | None = None
         self._speaker: AudioSink | None = None
         self._gate: GatedReader | None = None
+        self._gate_closed_at: float | None = None
+        """When the mic went deaf for the assistant's voice (monotonic); None while it hears."""
         self._worker: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -408,7 +418,11 @@ class VoiceSession:
                     self._finish(), f"aiy_realtime voice end {self.conversation_id}"
                 )
             return
-        if self._setup.half_duplex:
+        if (
+            self._setup.half_duplex
+            or self._gate_closed_at is not None
+            or self._setup.route.learning
+        ):
             self._gate_mic(state)
         if state is SessionState.LISTENING:
             self._count_idle()
@@ -426,6 +440,8 @@ class VoiceSession:
         if state is SessionState.SPEAKING:
             self._cancel("unmute")
             gate.open = False
+            if self._gate_closed_at is None:
+                self._gate_closed_at = time.monotonic()
             return
         if gate.open or "unmute" in self._timers:
             return
@@ -436,6 +452,9 @@ class VoiceSession:
     def _unmute(self) -> None:
         if self._gate is not None:
             self._gate.open = True
+        if (closed_at := self._gate_closed_at) is not None:
+            self._gate_closed_at = None
+            self._setup.route.spoke(time.monotonic() - closed_at)
 
     # -- timers and ends -----------------------------------------------------------------------
 

@@ -22,6 +22,10 @@ _LOGGER = logging.getLogger(__name__)
 
 MODULE = "module-echo-cancel"
 METHODS = ("webrtc", "speex")
+METHOD_ARGS = {"webrtc": 'aec_args="analog_gain_control=0 digital_gain_control=0"'}
+"""No gain control: webrtc's analog one sets the *master* source's volume (the microphone's own,
+shared with every other client, kept after the module goes), starting it at a third, which left
+speech below the server's voice activity threshold. OpenAI's input needs no gain of ours."""
 NAME_PREFIX = "aiy_realtime_ec_"
 
 
@@ -71,7 +75,8 @@ async def load(
     ]
     for method in METHODS:
         try:
-            index = await connection.load_module(MODULE, " ".join([*base, f"aec_method={method}"]))
+            arguments = [*base, f"aec_method={method}", *filter(None, [METHOD_ARGS.get(method)])]
+            index = await connection.load_module(MODULE, " ".join(arguments))
         except AudioUnavailable as err:
             if err.reason == "server_unreachable":
                 raise
