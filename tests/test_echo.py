@@ -13,10 +13,11 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
 from tests.audio_server import AudioServer, speech_wav
-from tests.helpers import assistant, async_set_up_entry, terminal
+from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
 from tests.peer.script import Rule
 from tests.voice_helpers import Events, satellite, terminal_of, until
@@ -100,6 +101,17 @@ async def _end(hass: HomeAssistant) -> None:
     )
 
 
+def _echo_sensor(hass: HomeAssistant) -> tuple[str, bool]:
+    """The terminal's Echo cancellation sensor: its state and whether it is full duplex."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{TERMINAL_ID}-echo_cancellation"
+    )
+    assert entity_id is not None
+    state = hass.states.get(entity_id)
+    assert state is not None
+    return state.state, state.attributes["full_duplex"]
+
+
 def _self_interruptions(sent: list[dict[str, Any]]) -> int:
     """Speech the server heard while nobody spoke: the assistant's own voice."""
     return sum(1 for event in sent if event["type"] == "input_audio_buffer.speech_started")
@@ -131,6 +143,7 @@ async def test_without_cancellation_the_assistant_interrupts_itself(
 ) -> None:
     """What the echo path does with nothing against it: the proof the test's echo is real."""
     assert terminal_of(terminal_entry).sound.echo == "off"
+    assert _echo_sensor(hass) == ("off", True)
     count = await _twenty_answers(hass, peer)
     print(f"self-interruptions over {ANSWERS} answers, cancellation off: {count}")
     assert count >= ANSWERS // 2
@@ -145,6 +158,7 @@ async def test_with_cancellation_twenty_answers_do_not_interrupt_themselves(
     speaker_heard_by_mic: None,
 ) -> None:
     assert terminal_of(terminal_entry).sound.echo == method
+    assert _echo_sensor(hass) == (method, method == "webrtc")
     count = await _twenty_answers(hass, peer)
     print(f"self-interruptions over {ANSWERS} answers, cancellation {method}: {count}")
     assert count == 0

@@ -86,6 +86,9 @@ def _terminal(terminal: VoiceTerminal) -> dict[str, Any]:
         "state": terminal.state.value,
         "last_end_reason": terminal.last_end_reason,
         "audio_problem": str(terminal.audio_problem) if terminal.audio_problem else None,
+        "echo_cancellation": terminal.sound.echo,
+        "echo_canceller_learning": terminal.sound.learning,
+        "full_duplex": terminal.full_duplex,
         "kit": None
         if kit is None
         else {

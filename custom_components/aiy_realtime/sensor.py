@@ -21,6 +21,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
 from .entity import AiyRealtimeEntity, TerminalEntity
+from .hardware.terminal_sound import ECHO_STATES
 from .realtime.responses import Usage
 from .terminal import VoiceTerminal
 from .usage import UsageMeter
@@ -79,7 +80,10 @@ async def async_setup_entry(
                 config_subentry_id=subentry_id,
             )
         elif (terminal := data.terminals.get(subentry_id)) is not None:
-            async_add_entities([SessionStateSensor(terminal)], config_subentry_id=subentry_id)
+            async_add_entities(
+                [SessionStateSensor(terminal), EchoCancellationSensor(terminal)],
+                config_subentry_id=subentry_id,
+            )
 
 
 class UsageSensor(AiyRealtimeEntity, RestoreSensor):
@@ -156,3 +160,25 @@ class SessionStateSensor(TerminalEntity, SensorEntity):
             "last_end_reason": self.terminal.last_end_reason,
             "conversation_id": session.conversation_id if session is not None else None,
         }
+
+
+class EchoCancellationSensor(TerminalEntity, SensorEntity):
+    """Which echo canceller the terminal's sound runs through (webrtc, speex), or why none:
+    the one thing that decides whether a person can talk over the assistant."""
+
+    _attr_translation_key = "echo_cancellation"
+    _attr_device_class = SensorDeviceClass.ENUM
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_options = list(ECHO_STATES)
+
+    def __init__(self, terminal: VoiceTerminal) -> None:
+        super().__init__(terminal)
+        self._attr_unique_id = f"{terminal.terminal_id}-echo_cancellation"
+
+    @property
+    def native_value(self) -> str:
+        return self.terminal.sound.echo
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        return {"full_duplex": self.terminal.full_duplex}

@@ -208,6 +208,13 @@ class VoiceTerminal:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         self._changed()
 
+    @property
+    def full_duplex(self) -> bool:
+        """The microphone listens while the assistant speaks (a person can talk over it):
+        unless the settings say half duplex, or no good enough canceller runs, when the
+        assistant would hear (and answer) itself."""
+        return not (self.settings.half_duplex or self.sound.hears_itself)
+
     # -- sessions ------------------------------------------------------------------------------
 
     def greeting(self) -> str:
@@ -393,8 +400,7 @@ class VoiceTerminal:
             route=SoundRoute(self.sound),
             device_id=self.device_id,
             idle_timeout=self.settings.idle_timeout,
-            # Without a good enough canceller the assistant would hear (and answer) itself.
-            half_duplex=self.settings.half_duplex or self.sound.hears_itself,
+            half_duplex=not self.full_duplex,
             noise_reduction=self.settings.noise_reduction,
             connect_timeout=CONNECT_TIMEOUT,
         )

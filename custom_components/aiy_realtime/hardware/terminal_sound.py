@@ -45,6 +45,8 @@ ECHO_NONE = "none"
 """Asked for, but the server loads no method: the terminal falls back to half duplex."""
 ECHO_UNSUPPORTED = "unsupported"
 """ALSA: there is no server to run a canceller."""
+ECHO_STATES = (*echo_cancel.METHODS, ECHO_NONE, ECHO_OFF, ECHO_UNSUPPORTED)
+"""Every value `TerminalSound.echo` takes."""
 FULL_DUPLEX_METHODS = ("webrtc",)
 """Cancellers that take enough of the assistant's voice out of the microphone for the terminal
 to listen while it speaks. Measured over 20 answers with the speaker fed back into the microphone
