@@ -169,11 +169,11 @@ class EchoCancellationSensor(TerminalEntity, SensorEntity):
     _attr_translation_key = "echo_cancellation"
     _attr_device_class = SensorDeviceClass.ENUM
     _attr_entity_category = EntityCategory.DIAGNOSTIC
-    _attr_options = list(ECHO_STATES)
 
     def __init__(self, terminal: VoiceTerminal) -> None:
         super().__init__(terminal)
         self._attr_unique_id = f"{terminal.terminal_id}-echo_cancellation"
+        self._attr_options = list(ECHO_STATES)
 
     @property
     def native_value(self) -> str:

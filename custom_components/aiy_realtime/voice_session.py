@@ -12,8 +12,6 @@ import logging
 import time
 from typing import Protocol
 
-from openai.types.realtime import InputAudioBufferSpeechStartedEvent
-
 from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import llm
@@ -139,20 +137,49 @@ class VoiceSetup:
 
 class GatedReader:
     """A microphone that can be muted: it keeps reading the device (whose clock paces the
-    track) and hands on silence while closed."""
+    track) and hands on silence while closed.
 
-    def __init__(self, reader: PcmReader) -> None:
+    It mutes by when the sound was captured, not by when it is read: a microphone read late
+    (a busy machine, the device's own buffer) still holds what it heard while the speaker
+    talked, and that echo must stay silent when the gate opens again."""
+
+    def __init__(self, reader: PcmReader, rate: int, channels: int = 1) -> None:
         self.reader = reader
         self.open = True
+        self._bytes_per_second = rate * channels * 2
+        self._read = 0
+        self._clock: float | None = None
+        """When the first byte was captured (monotonic): the least of each read's time
+        minus the audio read so far."""
+        self._hears_from = 0.0
 
     @property
     def live(self) -> bool:
         """A sound card's reader stays paced by the card, muted or not."""
         return getattr(self.reader, "live", False) is True
 
+    def hear_from(self, at: float) -> None:
+        """Open: what was captured from `at` (monotonic seconds) on is handed on."""
+        self.open = True
+        self._hears_from = at
+
     async def read(self, size: int) -> bytes:
         pcm = await self.reader.read(size)
-        return pcm if self.open or not pcm else bytes(len(pcm))
+        start = self._read
+        self._read += len(pcm)
+        clock = time.monotonic() - self._read / self._bytes_per_second
+        if self._clock is None or clock < self._clock:
+            self._clock = clock
+        if not pcm:
+            return pcm
+        if not self.open:
+            return bytes(len(pcm))
+        # A read is muted whole if it began before the gate opened: the clock is no finer
+        # than a read, and a few ms more of deafness just after the assistant spoke is
+        # nothing beside the echo it keeps out.
+        if self._clock + start / self._bytes_per_second < self._hears_from:
+            return bytes(len(pcm))
+        return pcm
 
     async def close(self) -> None:
         await self.reader.close()
@@ -177,6 +204,7 @@ class VoiceSession:
         self._worker: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._unmuting: asyncio.Task[None] | None = None
         self._first: Turn | None = None
         self._ending = False
         self._started = False
@@ -230,7 +258,7 @@ class VoiceSession:
         setup = self._setup
         route = setup.route
         # Both open before the call is placed: a missing device costs no paid call.
-        self._gate = GatedReader(await route.open_microphone())
+        self._gate = GatedReader(await route.open_microphone(), rate=route.rate)
         self._mic = PcmSourceTrack(self._gate, rate=route.rate)
         self._speaker = speaker = await route.open_speaker()
         with (
@@ -389,7 +417,7 @@ class VoiceSession:
             case "input_committed":
                 turns.committed(event.data.item_id)
             case "speech_started":
-                turns.speech_started(event.data.item_id, self._captured_at(event.data))
+                turns.speech_started(event.data.item_id, time.monotonic())
                 self._cancel("idle")
             case "speech_stopped":
                 self._count_idle()
@@ -402,14 +430,6 @@ class VoiceSession:
             case "input_timeout":
                 self._end_at_once(CloseReason.IDLE_TIMEOUT)
 
-    def _captured_at(self, started: InputAudioBufferSpeechStartedEvent) -> float:
-        """When the microphone heard speech begin (monotonic): from the server's position in
-        our audio, not from when its event came back, which a busy machine delays past the end
-        of a question whose echo it was."""
-        mic = self._mic
-        at = mic.captured_at(started.audio_start_ms) if mic is not None else None
-        return time.monotonic() if at is None else min(at, time.monotonic())
-
     def _on_state(self, state: SessionState) -> None:
         if state is SessionState.CLOSED:
             # A session that closes while it starts is start()'s to clean up.
@@ -420,6 +440,10 @@ class VoiceSession:
             return
         if (
             self._setup.half_duplex
+            # A question is heard once asked: its echo must not count as the answer, and the
+            # server's positions in our audio cannot tell it apart (they count from a start
+            # of its own, not from our first sample).
+            or self._request.listen_only
             or self._gate_closed_at is not None
             or self._setup.route.learning
         ):
@@ -438,20 +462,37 @@ class VoiceSession:
         if gate is None:
             return
         if state is SessionState.SPEAKING:
-            self._cancel("unmute")
+            self._stop_unmuting()
             gate.open = False
             if self._gate_closed_at is None:
                 self._gate_closed_at = time.monotonic()
             return
-        if gate.open or "unmute" in self._timers:
+        if gate.open or self._unmuting is not None:
             return
-        pump = self._session.audio_pump if self._session is not None else None
-        queued = pump.queued_ms / 1000 if pump is not None else 0.0
-        self._timer("unmute", queued + ECHO_TAIL, self._unmute)
+        self._unmuting = self._setup.hass.async_create_background_task(
+            self._unmute_when_played(), f"aiy_realtime unmute {self.conversation_id}"
+        )
+
+    async def _unmute_when_played(self) -> None:
+        """Open the mic ECHO_TAIL after the player has handed the answer to the sink: on a
+        busy machine what it queued when the answer ended may take longer than it lasts."""
+        try:
+            if self._session is not None and (pump := self._session.audio_pump) is not None:
+                await pump.played_out()
+            await asyncio.sleep(ECHO_TAIL)
+        finally:
+            if self._unmuting is asyncio.current_task():
+                self._unmuting = None
+        self._unmute()
+
+    def _stop_unmuting(self) -> None:
+        unmuting, self._unmuting = self._unmuting, None
+        if unmuting is not None:
+            unmuting.cancel()
 
     def _unmute(self) -> None:
         if self._gate is not None:
-            self._gate.open = True
+            self._gate.hear_from(time.monotonic())
         if (closed_at := self._gate_closed_at) is not None:
             self._gate_closed_at = None
             self._setup.route.spoke(time.monotonic() - closed_at)
@@ -525,6 +566,7 @@ class VoiceSession:
         self._ending = True
         for name in list(self._timers):
             self._cancel(name)
+        self._stop_unmuting()
         if self._turns is not None:
             self._turns.stop()
         worker, self._worker = self._worker, None

@@ -29,6 +29,7 @@ from .script import Script
 from .vad import EnergyVad, VadSettings, level
 
 PACKET_MS = 20
+OPUS_RATE = 48000
 """aiortc sends 20 ms of audio per packet."""
 MIN_COMMIT_MS = 100
 """OpenAI refuses to commit less audio than this."""
@@ -81,6 +82,12 @@ class Hearing:
         self._vad = EnergyVad(VadSettings())
         self._speech_item: str | None = None
         self._idle_since: int | None = None
+        self._first_timestamp: int | None = None
+        """The first mic packet's RTP timestamp: positions count from it, as the audio's own
+        clock tells them (a packet the jitter buffer lost leaves no gap in the count)."""
+        self._decoded_from: int | None = None
+        """The position of the first packet handed to aiortc to decode: its decoded frames'
+        `pts` count from that packet's timestamp."""
 
     @property
     def on(self) -> bool:
@@ -113,12 +120,15 @@ class Hearing:
         async def counted(packet: RtpPacket, arrival_time_ms: int) -> None:
             self.packets += 1
             self._buffered += 1
+            at = self._position_of(packet.timestamp)
             if self.on:
+                if self._decoded_from is None:
+                    self._decoded_from = at
                 await handle(packet, arrival_time_ms=arrival_time_ms)
             else:
                 # Unheard audio still takes its place in the buffer: the positions of speech
                 # (`audio_start_ms`) count all audio since the session began, as OpenAI's do.
-                self._vad.position_ms += PACKET_MS
+                self._vad.position_ms = max(self._vad.position_ms, at + PACKET_MS)
 
         receiver._handle_rtp_packet = counted  # type: ignore[method-assign]
 
@@ -130,8 +140,16 @@ class Hearing:
                 if self.on and isinstance(frame, av.AudioFrame):
                     await self._hear(frame)
 
+    def _position_of(self, timestamp: int) -> int:
+        """Milliseconds of mic audio before the RTP `timestamp` (Opus's 48 kHz clock)."""
+        if self._first_timestamp is None:
+            self._first_timestamp = timestamp
+        return ((timestamp - self._first_timestamp) % 2**32) * 1000 // OPUS_RATE
+
     async def _hear(self, frame: av.AudioFrame) -> None:
         self.frames_heard += 1
+        if frame.pts is not None and self._decoded_from is not None:
+            self._vad.position_ms = self._decoded_from + max(0, frame.pts) * 1000 // OPUS_RATE
         match self._vad.feed(level(frame), frame.samples * 1000 // frame.sample_rate):
             case ("started", audio_start_ms):
                 await self._speech_started(audio_start_ms)

@@ -178,17 +178,6 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         self._time_base = Fraction(1, rate)
         self._pts = 0
         self._start: float | None = None
-        self._clock: float | None = None
-        """When position 0 was captured (monotonic): the least of each read's time minus the
-        audio read so far, as the read that waited least on the loop tells it best."""
-
-    def captured_at(self, position_ms: float) -> float | None:
-        """When the audio at `position_ms` of this track was captured (monotonic seconds);
-        None before the first frame. The server's `audio_start_ms` is such a position: the
-        time a user began to speak, whatever the events' way back took."""
-        if self._clock is None:
-            return None
-        return self._clock + position_ms / 1000
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -218,9 +207,6 @@ class PcmSourceTrack(Ending, MediaStreamTrack):
         frame.pts = self._pts
         frame.time_base = self._time_base
         self._pts += self._samples
-        clock = time.monotonic() - self._pts / self.rate
-        if self._clock is None or clock < self._clock:
-            self._clock = clock
         return frame
 
     async def _pace(self) -> None:
