@@ -29,8 +29,9 @@ from .script import Script
 from .vad import EnergyVad, VadSettings, level
 
 PACKET_MS = 20
-OPUS_RATE = 48000
 """aiortc sends 20 ms of audio per packet."""
+OPUS_CLOCK = 48000
+"""Opus's RTP clock (RFC 7587). The peer keeps its own, not the client's: it checks the client."""
 MIN_COMMIT_MS = 100
 """OpenAI refuses to commit less audio than this."""
 
@@ -144,12 +145,12 @@ class Hearing:
         """Milliseconds of mic audio before the RTP `timestamp` (Opus's 48 kHz clock)."""
         if self._first_timestamp is None:
             self._first_timestamp = timestamp
-        return ((timestamp - self._first_timestamp) % 2**32) * 1000 // OPUS_RATE
+        return ((timestamp - self._first_timestamp) % 2**32) * 1000 // OPUS_CLOCK
 
     async def _hear(self, frame: av.AudioFrame) -> None:
         self.frames_heard += 1
         if frame.pts is not None and self._decoded_from is not None:
-            self._vad.position_ms = self._decoded_from + max(0, frame.pts) * 1000 // OPUS_RATE
+            self._vad.position_ms = self._decoded_from + max(0, frame.pts) * 1000 // OPUS_CLOCK
         match self._vad.feed(level(frame), frame.samples * 1000 // frame.sample_rate):
             case ("started", audio_start_ms):
                 await self._speech_started(audio_start_ms)
