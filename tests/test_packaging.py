@@ -234,10 +234,17 @@ def test_every_translation_key_in_the_code_has_a_text() -> None:
 
 
 def test_every_sensor_has_a_name() -> None:
-    from custom_components.aiy_realtime.sensor import SENSORS, SessionStateSensor
+    from custom_components.aiy_realtime.sensor import (
+        SENSORS,
+        EchoCancellationSensor,
+        SessionStateSensor,
+    )
 
     names = json.loads((COMPONENT / "strings.json").read_text())["entity"]["sensor"]
-    used = {d.translation_key for d in SENSORS} | {SessionStateSensor.TRANSLATION_KEY}
+    used = {d.translation_key for d in SENSORS} | {
+        SessionStateSensor.TRANSLATION_KEY,
+        EchoCancellationSensor.TRANSLATION_KEY,
+    }
     assert used == set(names)
 
 

@@ -166,7 +166,8 @@ class EchoCancellationSensor(TerminalEntity, SensorEntity):
     """Which echo canceller the terminal's sound runs through (webrtc, speex), or why none:
     the one thing that decides whether a person can talk over the assistant."""
 
-    _attr_translation_key = "echo_cancellation"
+    TRANSLATION_KEY = "echo_cancellation"
+    _attr_translation_key = TRANSLATION_KEY
     _attr_device_class = SensorDeviceClass.ENUM
     _attr_entity_category = EntityCategory.DIAGNOSTIC
 
