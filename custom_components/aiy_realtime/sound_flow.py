@@ -89,11 +89,8 @@ class SoundSteps(KitSteps):
             except AudioUnavailable as err:
                 key = _server_error(err, server)
                 # A typed address that does not answer is that field's problem.
-                errors = {
-                    CONF_PULSE_SERVER
-                    if server and key == "audio_server_unreachable"
-                    else "base": key
-                }
+                field = CONF_PULSE_SERVER if key == "audio_server_unreachable" else "base"
+                errors = {field: key}
                 detail = err.detail if key == "audio_failed" else ""
             else:
                 return await self.async_step_pulseaudio_devices()
