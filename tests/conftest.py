@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Iterable
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable
 import logging
 import os
 from pathlib import Path
@@ -234,3 +234,17 @@ def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
     monkeypatch.setattr(pins, "local_factory", lambda: factory)
     yield factory
     factory.reset()
+
+
+@pytest.fixture
+def alsa_config(monkeypatch: pytest.MonkeyPatch) -> Generator[Callable[[str], None]]:
+    """Points alsa-lib at the test's own configuration (ALSA_CONFIG_PATH), read afresh: it keeps
+    its parsed configuration per process."""
+    from custom_components.aiy_realtime.hardware.alsa import bindings
+
+    def use(path: str) -> None:
+        monkeypatch.setenv("ALSA_CONFIG_PATH", path)
+        bindings.forget_configuration()
+
+    yield use
+    bindings.forget_configuration()

@@ -8,6 +8,7 @@ alsa-lib and ALSA's pulse plugin) but not pulseaudio-utils or alsa-utils.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .audio_problems import AudioUnavailable, UnavailableReason
 from .device_listings import AudioDevice, Devices
@@ -20,9 +21,12 @@ __all__ = [
     "AudioUnavailable",
     "Devices",
     "PulseAudioBackend",
+    "PulseListing",
     "UnavailableReason",
+    "alsa_problems",
     "check",
     "list_devices",
+    "pulse_listing",
 ]
 
 CHECK_TIMEOUT = 3.0
@@ -69,6 +73,19 @@ async def list_devices(backend: AudioBackend, *, timeout: float = CHECK_TIMEOUT)
     return await list_alsa_devices()
 
 
+class PulseListing(NamedTuple):
+    """A PulseAudio server's devices and its address (what libpulse chose for the default)."""
+
+    address: str
+    devices: Devices
+
+
+async def pulse_listing(server: str | None, *, timeout: float = CHECK_TIMEOUT) -> PulseListing:
+    """What `server` (None: libpulse's default) has; AudioUnavailable when it cannot tell."""
+    with await PulseConnection.open(server, timeout=timeout) as connection:
+        return PulseListing(connection.address, await pulse_devices(connection))
+
+
 async def pulse_devices(connection: PulseConnection) -> Devices:
     """A server's sources (microphones first, monitors of outputs after) and sinks."""
     info = await connection.server_info()
@@ -97,6 +114,24 @@ async def check(
     from .alsa import check_alsa
 
     await check_alsa(backend.capture, backend.playback, rate, channels)
+
+
+async def alsa_problems(
+    backend: AlsaBackend, *, rate: int = 48000, channels: int = 1, timeout: float = CHECK_TIMEOUT
+) -> tuple[AudioUnavailable | None, AudioUnavailable | None]:
+    """Why the capture device and why the playback device do not open (None: it does), each
+    checked on its own so that both are told."""
+    from .alsa import check_alsa_device
+
+    problems: list[AudioUnavailable | None] = []
+    for name, capture in ((backend.capture, True), (backend.playback, False)):
+        try:
+            await check_alsa_device(name, rate, channels, capture=capture, timeout=timeout)
+        except AudioUnavailable as err:
+            problems.append(err)
+        else:
+            problems.append(None)
+    return problems[0], problems[1]
 
 
 def require_devices(server: str, backend: PulseAudioBackend, devices: Devices) -> None:

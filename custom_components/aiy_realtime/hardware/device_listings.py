@@ -22,6 +22,9 @@ class Devices:
     sinks: tuple[AudioDevice, ...]
     default_source: str | None = None
     default_sink: str | None = None
+    sound_cards: int | None = None
+    """ALSA: how many sound cards it found (its plugins, `pulse` and the like, are no card);
+    None where the backend does not tell."""
 
 
 def merged(*lists: list[AudioDevice]) -> list[AudioDevice]:

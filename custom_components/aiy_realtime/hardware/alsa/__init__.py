@@ -5,7 +5,14 @@ the container's `/etc/asound.conf`, which routes `default` through the pulse plu
 """
 
 from .bindings import load_libasound
-from .devices import check_alsa, list_alsa_devices
+from .devices import check_alsa, check_alsa_device, list_alsa_devices
 from .streams import AlsaMicrophone, AlsaSpeaker
 
-__all__ = ["AlsaMicrophone", "AlsaSpeaker", "check_alsa", "list_alsa_devices", "load_libasound"]
+__all__ = [
+    "AlsaMicrophone",
+    "AlsaSpeaker",
+    "check_alsa",
+    "check_alsa_device",
+    "list_alsa_devices",
+    "load_libasound",
+]

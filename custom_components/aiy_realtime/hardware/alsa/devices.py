@@ -69,7 +69,7 @@ async def list_alsa_devices(timeout: float = CHECK_TIMEOUT) -> Devices:
     """Capture and playback devices: each card's `plughw:` devices, then ALSA's PCM hints."""
     try:
         async with asyncio.timeout(timeout):
-            sources, sinks = await in_thread(_list_devices)
+            sources, sinks, cards = await in_thread(_list_devices)
     except TimeoutError:
         raise AudioUnavailable(
             "failed", f"ALSA's device list did not come within {timeout:g} s"
@@ -79,14 +79,15 @@ async def list_alsa_devices(timeout: float = CHECK_TIMEOUT) -> Devices:
         tuple(sinks),
         "default" if any(d.name == "default" for d in sources) else None,
         "default" if any(d.name == "default" for d in sinks) else None,
+        cards,
     )
 
 
-def _list_devices() -> tuple[list[AudioDevice], list[AudioDevice]]:
-    cards_capture, cards_playback = _card_devices()
+def _list_devices() -> tuple[list[AudioDevice], list[AudioDevice], int]:
+    cards_capture, cards_playback, cards = _card_devices()
     hints_capture, hints_playback = _pcm_hints()
     # A card's own plughw name first: it is the one to choose for a kit's sound card.
-    return merged(cards_capture, hints_capture), merged(cards_playback, hints_playback)
+    return merged(cards_capture, hints_capture), merged(cards_playback, hints_playback), cards
 
 
 def _pcm_hints() -> tuple[list[AudioDevice], list[AudioDevice]]:
@@ -128,12 +129,14 @@ def _hint(hint: int, field: bytes) -> str | None:
         free(value)
 
 
-def _card_devices() -> tuple[list[AudioDevice], list[AudioDevice]]:
+def _card_devices() -> tuple[list[AudioDevice], list[AudioDevice], int]:
     lib = load_libasound()
     capture: list[AudioDevice] = []
     playback: list[AudioDevice] = []
+    cards = 0
     card = c_int(-1)
     while lib.snd_card_next(byref(card)) >= 0 and card.value >= 0:
+        cards += 1
         ctl = c_void_p()
         if lib.snd_ctl_open(byref(ctl), f"hw:{card.value}".encode(), 0) < 0:
             continue  # a card going away as it is listed
@@ -143,7 +146,7 @@ def _card_devices() -> tuple[list[AudioDevice], list[AudioDevice]]:
             lib.snd_ctl_close(ctl)
         for stream, (card_id, name) in found:
             (capture if stream == STREAM_CAPTURE else playback).append(AudioDevice(card_id, name))
-    return capture, playback
+    return capture, playback, cards
 
 
 def _devices_of(ctl: c_void_p) -> list[tuple[int, tuple[str, str]]]:
@@ -190,17 +193,25 @@ async def check_alsa(
 ) -> None:
     """Opens each device briefly with the session's format (S16_LE, `rate`, `channels`);
     AudioUnavailable says which does not, and why."""
-    for name, stream in ((capture, STREAM_CAPTURE), (playback, STREAM_PLAYBACK)):
-        pcm = await open_pcm(
-            name,
-            stream,
-            rate,
-            channels,
-            period_us=CHECK_PERIOD_US,
-            buffer_us=CHECK_BUFFER_US,
-            timeout=timeout,
-        )
-        pcm.close()
+    await check_alsa_device(capture, rate, channels, capture=True, timeout=timeout)
+    await check_alsa_device(playback, rate, channels, capture=False, timeout=timeout)
+
+
+async def check_alsa_device(
+    name: str, rate: int, channels: int, *, capture: bool, timeout: float = CHECK_TIMEOUT
+) -> None:
+    """Opens one device briefly for recording (`capture`) or playing; AudioUnavailable when
+    it does not."""
+    pcm = await open_pcm(
+        name,
+        STREAM_CAPTURE if capture else STREAM_PLAYBACK,
+        rate,
+        channels,
+        period_us=CHECK_PERIOD_US,
+        buffer_us=CHECK_BUFFER_US,
+        timeout=timeout,
+    )
+    pcm.close()
 
 
 async def open_pcm(

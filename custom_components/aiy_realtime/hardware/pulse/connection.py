@@ -99,6 +99,11 @@ class PulseConnection:
         """This server, as a sentence names it (the address libpulse chose once connected)."""
         return server_words(self.server or self._chosen_server())
 
+    @property
+    def address(self) -> str:
+        """The server's address: the one asked for, else the one libpulse chose."""
+        return self.server or self._chosen_server() or ""
+
     def _chosen_server(self) -> str | None:
         if not self.context:
             return None
