@@ -35,13 +35,12 @@ from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.load_bench import Problems, rss_mib  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
 from benchmarks.voice_bench import (  # noqa: E402
-    end_session,
     looped,
     one_exchange,
     play_into_the_mic,
-    start_session,
     stop,
 )
+from benchmarks.voice_terminal import end_session, start_session  # noqa: E402
 from custom_components.aiy_realtime.const import (  # noqa: E402
     EVENT_SESSION_ENDED,
     EVENT_TRANSCRIPT,

@@ -1,42 +1,39 @@
-"""Voice benchmarks through a real Home Assistant core and a real PulseAudio server (scripts/bench).
+"""Voice benchmarks: a voice terminal through real Home Assistant cores and a real PulseAudio
+server, the code before the move to libpulse beside the code now, in one run (scripts/bench).
 
-Everything is measured in one run, on this machine, the things compared interleaved in rounds
-(so that a neighbour's load, which moves these numbers a lot on a small shared machine, falls
-on all of them alike):
+Two Home Assistant cores run side by side, each in a process of its own
+(benchmarks/voice_terminal.py) with the same agent and voice terminal: one from a checkout of
+the old commit (`--old`, 51010d2 by default: the terminal's sound through `parec`/`pacat` child
+processes; `git archive` unpacks it into a temporary directory, or `--old-root` names a
+checkout), one from this tree (libpulse in Home Assistant's process). Their windows alternate
+in rounds, with the other rows of the run between them, so that a neighbour's load on this
+small shared machine falls on all alike.
 
-- CPU of Home Assistant's process per minute of a full-duplex voice session: a voice terminal on
-  a PulseAudio server the benchmark starts (tests/audio_server.py: null sinks `kit_mic` and
-  `kit_speaker`); a sentence spoken by espeak-ng is played into `kit_mic` every few seconds (by a
-  `pacat` of the benchmark's, outside Home Assistant), the peer (its own process,
-  benchmarks/voice_peer.py) hears each one with its energy VAD and answers with a spoken sentence
-  (a tone), which the terminal plays into `kit_speaker`. Audio flows both ways all the time (the
-  peer sends silence between answers, as a WebRTC sender without DTX does). Home Assistant's
-  process is this one: `time.process_time()` over each window, every thread included (aiortc's
-  encoder and decoder threads too). The processes outside it (the peer, the PulseAudio server,
-  the terminal's `parec` and `pacat`, the test rig's own `parec`s and `pacat`) are read from
-  /proc/<pid>/stat over the same windows and reported apart.
-- The same session the way the code did it before (aiortc's encoder and receiver, the recorder
-  read through asyncio's subprocess pipe, every chunk through the pump's writer task), and with
-  each of our changes taken out on its own: what each one is worth.
-- Beside it: the Opus floor (PyAV encoding and decoding the same audio, mono 48 kHz, 20 ms
-  frames, with the microphone's settings: back to back, and one frame every 20 ms as in a call;
-  and aiortc's own codec classes, which code stereo), and a bare aiortc full-duplex client (the
-  same audio out of memory, the peer's audio received and decoded, no Home Assistant) with the
-  same peer in its own process.
-- Debian's headless Chromium making the same call, as the browser app this project grew from did
-  (benchmarks/browser_call.py: getUserMedia on a fake device playing the same WAV, the answer
-  played by an <audio> element into the same PulseAudio server): the CPU of its whole process
-  tree, from /proc over the same windows, and its memory (RSS and PSS summed over the tree).
+- CPU of a full-duplex voice session: the terminal on a PulseAudio server the bench starts
+  (tests/audio_server.py: null sinks `kit_mic` and `kit_speaker`; echo cancellation off in both,
+  the old code had none); a sentence spoken by espeak-ng is played into `kit_mic` every few
+  seconds (the rig's `pacat`), the peer (its own process, benchmarks/voice_peer.py) hears each
+  one and answers with a spoken sentence (a tone), which the terminal plays into `kit_speaker`.
+  Audio flows both ways all the time. The session's CPU is Home Assistant's process (every
+  thread) plus its child processes (the old path's `parec` and `pacat`), utime + stime from
+  /proc over each window; the PulseAudio server, the peer and the rig's own processes are read
+  the same way and reported apart.
 - Added playout latency: the peer notes the moment the first frame of each answer leaves its
-  track for aiortc (`time.monotonic()`, one clock for all processes); the terminal's speaker is
-  a `ProcessSink` that notes the moment each chunk is handed to `pacat`. The first loud chunk
-  after silence is the answer's onset: onset written minus onset sent, p50 over every answer in
-  the CPU windows (a time and a reference per chunk is all the sink adds there; the onsets are
-  found after the window).
-- Press/action to listening: `aiy_realtime.start_session` until both the action returned (the
-  session is ready: connected, `session.created`, state listening) and the microphone's
-  recorder delivered its first 20 ms. Cold: the first session after the entry (re)loads; warm:
-  the sessions after it; and the very first one in the process.
+  track (`time.monotonic()`, one clock for all processes). Heard: a `parec` of the rig records
+  `kit_speaker.monitor` with 10 ms fragments, each sample timed back from the moment its
+  fragment arrived; the first loud sample after 100 ms of quiet is the answer heard. This is
+  the whole way (the loopback network, the decoder, the pump, the sink's buffer, the server) and
+  includes the rig's recorder (a fragment, same for both rows). Handed to the sink: the
+  terminal's speaker class (ProcessSink before, PulseSpeaker now) notes the moment each chunk is
+  handed to it, as the benchmark measured before.
+- Action → listening: `aiy_realtime.start_session` until the action has returned (the session
+  ready), the satellite's state is `listening` and the microphone has delivered its first
+  sound. Cold: the first session after the entry reloads; warm: the ones after it; and the
+  very first in the process.
+- Beside them, in this process: the Opus floor (PyAV coding the same audio, mono 48 kHz, 20 ms
+  frames, the microphone's settings), a bare aiortc full-duplex client (no Home Assistant) and
+  Debian's headless Chromium making the same call, as the browser app this project grew from
+  did (benchmarks/browser_call.py): the CPU of its whole process tree, and its memory.
 """
 
 from __future__ import annotations
@@ -45,13 +42,16 @@ import argparse
 import asyncio
 from collections.abc import Callable, Iterator
 import contextlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
+import io
 import json
 import logging
 import os
 from pathlib import Path
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from typing import Any
@@ -73,35 +73,19 @@ from aiortc.jitterbuffer import JitterFrame  # noqa: E402
 from aiortc.mediastreams import MediaStreamError  # noqa: E402
 import av  # noqa: E402
 import numpy as np  # noqa: E402
-from pytest_homeassistant_custom_component.common import (  # noqa: E402
-    MockConfigEntry,
-)
-
-from homeassistant.core import Event, HomeAssistant, callback  # noqa: E402
-from homeassistant.helpers import entity_registry as er  # noqa: E402
 
 from benchmarks.browser_call import (  # noqa: E402
     Memory,
     by_role,
     chromium_call,
     chromium_tree,
+    descendants,
     memory_of,
 )
 from benchmarks.common import p50, p95, publish  # noqa: E402
-from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
-from custom_components.aiy_realtime.const import (  # noqa: E402
-    DOMAIN,
-    EVENT_TRANSCRIPT,
-)
-from custom_components.aiy_realtime.hardware import audio_devices  # noqa: E402
-from custom_components.aiy_realtime.hardware.pcm_process import (  # noqa: E402
-    ProcessReader,
-    ProcessSink,
-)
-from custom_components.aiy_realtime.realtime import audio, transport  # noqa: E402
-from tests.audio_server import AudioServer, speech_wav, write_wav  # noqa: E402
-from tests.helpers import TERMINAL_ID, assistant, terminal  # noqa: E402
+from custom_components.aiy_realtime.realtime import audio  # noqa: E402
+from tests.audio_server import AudioServer, speech_wav, tool, write_wav  # noqa: E402
 from tests.peer.http import VALID_KEY  # noqa: E402
 
 RATE = 48000
@@ -112,180 +96,14 @@ CYCLE_SECONDS = 6.0
 window starts at the same point of it and covers whole cycles."""
 WARM_UP_SECONDS = 3.0
 LOUD = 0.1 * 32768
-"""A chunk of the answer's tone (0.3 of full scale) peaks above this; silence through Opus and
-its pre-echo stay below."""
-
-# -- the audio paths compared ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AudioPath:
-    encode: bool = True
-    """Our Opus encoder for the microphone (audio.OpusMicrophone), or aiortc's."""
-    decode: bool = True
-    """The answer decoded on arrival (audio.ArrivingAudio), or aiortc's receiver."""
-    paced_reads: bool = True
-    """The recorder's pipe looked at once a frame, or at every piece it writes."""
-    asyncio_pipe: bool = False
-    """The recorder read through asyncio's subprocess pipe and stream reader (before)."""
-    direct_writes: bool = True
-    """The pump hands PCM to the player at once when its pipe has room, or via its task."""
-
-
-OURS = AudioPath()
-VARIANTS: dict[str, AudioPath] = {
-    "ours": OURS,
-    "before": AudioPath(
-        encode=False, decode=False, paced_reads=False, asyncio_pipe=True, direct_writes=False
-    ),
-    "without our encoder": replace(OURS, encode=False),
-    "without decoding on arrival": replace(OURS, decode=False),
-    "recorder read piece by piece": replace(OURS, paced_reads=False),
-    "without direct writes": replace(OURS, direct_writes=False),
-}
-"""Our path, the code before this work, and ours with one change taken out at a time."""
-
-CURRENT = OURS
-
-
-@contextlib.contextmanager
-def audio_path(path: AudioPath) -> Iterator[None]:
-    """Sessions started inside take this path (WebRTCTransport's switches, and which recorder
-    and player the terminal's backend makes: see `recorder` and `player` below)."""
-    global CURRENT
-    saved = (
-        CURRENT,
-        transport.WebRTCTransport.encode_microphone,
-        transport.WebRTCTransport.decode_on_arrival,
-    )
-    CURRENT = path
-    transport.WebRTCTransport.encode_microphone = path.encode
-    transport.WebRTCTransport.decode_on_arrival = path.decode
-    try:
-        yield
-    finally:
-        (
-            CURRENT,
-            transport.WebRTCTransport.encode_microphone,
-            transport.WebRTCTransport.decode_on_arrival,
-        ) = saved
-
-
-# -- instruments: what the terminal's recorder and player see, without changing what they do ----
-
-
-@dataclass
-class Notes:
-    first_reads: list[float] = field(default_factory=list)
-    """perf_counter() of each recorder's first delivered chunk."""
-    writes: list[tuple[float, bytes]] | None = None
-    """monotonic() and PCM of each chunk handed to a player, while recording."""
-
-
-NOTES = Notes()
-
-
-class NotedReader(ProcessReader):
-    """The terminal's recorder, noting when it first delivers sound."""
-
-    _noted = False
-
-    def _note(self, pcm: bytes) -> bytes:
-        if not self._noted and pcm:
-            self._noted = True
-            NOTES.first_reads.append(time.perf_counter())
-        return pcm
-
-    async def read(self, size: int) -> bytes:
-        return self._note(await super().read(size))
-
-
-class AsyncioPipeReader(NotedReader):
-    """Before: the recorder's output read through asyncio's subprocess pipe and
-    `StreamReader.readexactly`, as pcm_process did (its failure reports left out)."""
-
-    _recorder: asyncio.subprocess.Process | None = None
-
-    async def read(self, size: int) -> bytes:
-        if self._recorder is None:
-            self._recorder = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
-        assert self._recorder.stdout is not None
-        try:
-            return self._note(await self._recorder.stdout.readexactly(size))
-        except asyncio.IncompleteReadError as err:
-            return err.partial
-
-    async def close(self) -> None:
-        recorder, self._recorder = self._recorder, None
-        if recorder is not None:
-            with contextlib.suppress(ProcessLookupError):
-                recorder.terminate()
-            assert recorder.stdout is not None
-            await recorder.stdout.read()
-            await recorder.wait()
-
-
-class NotedSink(ProcessSink):
-    """The terminal's player, noting when each chunk is handed to it."""
-
-    def write_nowait(self, pcm: bytes) -> bool:
-        if not CURRENT.direct_writes:
-            return False
-        written = super().write_nowait(pcm)
-        if written and NOTES.writes is not None:
-            NOTES.writes.append((time.monotonic(), pcm))
-        return written
-
-    async def write(self, pcm: bytes) -> None:
-        if NOTES.writes is not None:
-            NOTES.writes.append((time.monotonic(), pcm))
-        await super().write(pcm)
-
-
-def recorder(argv: list[str], *, live: bool, bytes_per_second: int | None = None) -> ProcessReader:
-    if CURRENT.asyncio_pipe:
-        return AsyncioPipeReader(argv, live=live)
-    return NotedReader(
-        argv, live=live, bytes_per_second=bytes_per_second if CURRENT.paced_reads else None
-    )
-
-
-def player(argv: list[str], rate: int, channels: int) -> ProcessSink:
-    return NotedSink(argv, rate=rate, channels=channels)
-
-
-audio_devices.ProcessReader = recorder  # type: ignore[assignment,misc]
-audio_devices.ProcessSink = player  # type: ignore[assignment,misc]
-
-
-def onsets_written(writes: list[tuple[float, bytes]]) -> list[float]:
-    """When the first loud chunk after at least 100 ms of quiet was handed to the player."""
-    found: list[float] = []
-    quiet_ms = 0.0
-    for at, pcm in writes:
-        samples = np.frombuffer(pcm, dtype="<i2")
-        if samples.size and np.abs(samples.astype(np.int32)).max() >= LOUD:
-            if quiet_ms >= 100:
-                found.append(at)
-            quiet_ms = 0.0
-        else:
-            quiet_ms += samples.size * 1000 / RATE
-    return found
-
-
-def latencies(sent: list[float], written: list[float]) -> list[float]:
-    """Each onset written, less the latest onset the peer sent before it (within a second)."""
-    result = []
-    for at in written:
-        before = [s for s in sent if s <= at]
-        if before and at - before[-1] < 1.0:
-            result.append(at - before[-1])
-    return result
+"""The answer's tone (0.3 of full scale) peaks above this; silence through Opus and its
+pre-echo stay below."""
+QUIET_BEFORE_ONSET = RATE // 10
+"""Samples of quiet (100 ms) before a loud one that make it an answer's onset."""
+OLD_COMMIT = "51010d2"
+"""The last commit with the terminal's sound in `parec`/`pacat` child processes."""
+OLD, NEW = "old", "new"
+PATHS = {OLD: "parec/pacat child processes", NEW: "libpulse in Home Assistant's process"}
 
 
 # -- CPU, this process's and others' ------------------------------------------------------------
@@ -312,37 +130,6 @@ def children() -> dict[int, str]:
     return found
 
 
-PROFILE: Path | None = None
-"""Where to write a yappi profile of each window (`--profile`): CPU time per function, all
-threads. The profiler's own cost inflates the windows' CPU: a profiled run's numbers are for
-reading the profile only."""
-
-
-@contextlib.contextmanager
-def profiled(name: str) -> Iterator[None]:
-    if PROFILE is None:
-        yield
-        return
-    import yappi
-
-    yappi.set_clock_type("cpu")
-    yappi.clear_stats()
-    yappi.start(builtins=True)
-    try:
-        yield
-    finally:
-        yappi.stop()
-        PROFILE.mkdir(parents=True, exist_ok=True)
-        with (PROFILE / f"{name.replace(' ', '_')}.txt").open("a") as out:
-            stats = yappi.get_func_stats()
-            for key in ("tsub", "ttot"):
-                out.write(f"\n-- by {key}\n")
-                stats.sort(key).print_all(
-                    out=out,
-                    columns={0: ("name", 90), 1: ("ncall", 10), 2: ("tsub", 8), 3: ("ttot", 8)},
-                )
-
-
 @dataclass
 class Tally:
     """CPU of this process (and of named others) over windows of wall time, added up."""
@@ -357,12 +144,11 @@ class Tally:
     frames: int = 0
 
     @contextlib.contextmanager
-    def window(self, name: str, others: dict[str, list[int]] | None = None) -> Iterator[None]:
+    def window(self, others: dict[str, list[int]] | None = None) -> Iterator[None]:
         others = others or {}
         before = {label: sum(cpu_seconds(p) for p in pids) for label, pids in others.items()}
         own, wall, kernel = time.process_time(), time.perf_counter(), os.times().system
-        with profiled(name):
-            yield
+        yield
         self.own += time.process_time() - own
         self.wall += time.perf_counter() - wall
         self.own_kernel += os.times().system - kernel
@@ -485,7 +271,7 @@ async def paced_floor(tally: Tally, cycle: bytes, seconds: float) -> None:
         return index
 
     index = await run(start + WARM_UP_SECONDS, 0)
-    with tally.window("opus floor paced"):
+    with tally.window():
         await run(loop.time() + seconds, index)
 
 
@@ -568,7 +354,7 @@ async def bare_client(tally: Tally, peer: PeerProcess, cycle: bytes, seconds: fl
             await asyncio.wait_for(opened.wait(), 10)
             await asyncio.sleep(WARM_UP_SECONDS)
             before = received
-            with tally.window("bare aiortc", {"peer": [peer.pid]}):
+            with tally.window({"peer": [peer.pid]}):
                 await asyncio.sleep(seconds)
             tally.frames += received - before
         finally:
@@ -606,7 +392,7 @@ async def chromium_client(
         flow, events = await call.flow(), await call.events()
         roles = {f"chromium {name}": pids for name, pids in by_role(call.pids).items()}
         others = {"chromium": call.pids, "peer": [peer.pid], **roles}
-        with found.tally.window("chromium", others):
+        with found.tally.window(others):
             await asyncio.sleep(seconds)
         found.memory.append(memory_of(call.pids))
         found.processes_started_in_windows += len(set(chromium_tree()) - set(call.pids))
@@ -644,97 +430,193 @@ def chromium_results(found: BrowserTally) -> dict[str, Any]:
     }
 
 
-def chromium_lines(results: dict[str, Any]) -> list[str]:
-    """The Chromium row and its ratios: to the bare aiortc client, and to our whole session
-    (Home Assistant's process and the terminal's own audio processes)."""
-    chromium = results["chromium"]
-    if chromium["cpu_percent"] is None:
-        return []
-    cpu = chromium["cpu_percent"]
-    ratios = []
-    bare = results["bare_aiortc"]["cpu_percent"]
-    if bare:
-        ratios.append(f"**{round(cpu / bare, 2)}x** the bare aiortc client")
-    ours = results["voice"].get("ours", {})
-    if ours.get("ha_cpu_percent"):
-        session = round(
-            ours["ha_cpu_percent"]
-            + ours["outside_ha_cpu_percent"].get("parec/pacat of the terminal", 0.0),
-            2,
-        )
-        ratios.append(f"our whole session {session}% is **{round(session / cpu, 2)}x** of it")
-    return [
-        f"| headless Chromium {chromium['version']} (Debian's) making the same full-duplex call,"
-        f" its {chromium['processes']} processes ({chromium['answers']} answers) |"
-        f" **{cpu}%** of a core" + (f" ({'; '.join(ratios)})" if ratios else "") + " |"
-        " our whole session ≤ ½ of it |",
-        "| Chromium's CPU by process | "
-        + ", ".join(
-            f"{name} {value}%" for name, value in chromium["by_process_cpu_percent"].items()
-        )
-        + " | |",
-        f"| Chromium's memory, summed over its processes | RSS {chromium['rss_mb']} MB,"
-        f" PSS {chromium['pss_mb']} MB | |",
-    ]
+# -- answer onsets, in the sink and on the speaker's monitor ---------------------------------------
 
 
-# -- Home Assistant -------------------------------------------------------------------------------
-
-
-def satellite(hass: HomeAssistant) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id("assist_satellite", DOMAIN, TERMINAL_ID)
-    assert entity_id is not None
-    return entity_id
-
-
-async def start_session(hass: HomeAssistant) -> None:
-    await hass.services.async_call(
-        DOMAIN, "start_session", {"entity_id": satellite(hass)}, blocking=True
-    )
-
-
-async def end_session(hass: HomeAssistant) -> None:
-    await hass.services.async_call(
-        DOMAIN, "end_session", {"entity_id": satellite(hass), "graceful": False}, blocking=True
-    )
-
-
-async def press_to_listening(hass: HomeAssistant) -> tuple[float, float]:
-    """Seconds from the action to the session being ready, and to the microphone's first sound."""
-    reads = len(NOTES.first_reads)
-    start = time.perf_counter()
-    await start_session(hass)
-    ready = time.perf_counter() - start
-    async with asyncio.timeout(10):
-        while len(NOTES.first_reads) == reads:  # noqa: ASYNC110 - a note, not an event
-            await asyncio.sleep(0.002)
-    return ready, NOTES.first_reads[reads] - start
-
-
-async def starts(
-    hass: HomeAssistant, entry: MockConfigEntry, cold: int, warm: int
-) -> dict[str, list[tuple[float, float]]]:
-    """The first session in this process, then `cold` times: reload the entry and start a
-    session; between them, `warm` more sessions in all (each ended before the next)."""
-    found: dict[str, list[tuple[float, float]]] = {"first": [], "cold": [], "warm": []}
-    warm_per_round = -(-warm // (cold + 1))
-    for round_ in range(cold + 1):
-        if round_:
-            assert await hass.config_entries.async_reload(entry.entry_id)
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.5)
-        for index in range(1 + warm_per_round):
-            kind = "warm" if index else ("cold" if round_ else "first")
-            found[kind].append(await press_to_listening(hass))
-            await end_session(hass)
-            await asyncio.sleep(0.3)
+def onsets(chunks: list[tuple[float, int, int]]) -> list[float]:
+    """When each answer began: chunks are (time of the chunk's first sample, its peak, its
+    samples); an onset is the first loud chunk after at least 100 ms of quiet."""
+    found: list[float] = []
+    quiet = QUIET_BEFORE_ONSET
+    for at, peak, samples in chunks:
+        if peak >= LOUD:
+            if quiet >= QUIET_BEFORE_ONSET:
+                found.append(at)
+            quiet = 0
+        else:
+            quiet += samples
     return found
 
 
+def latencies(sent: list[float], arrived: list[float]) -> list[float]:
+    """For each onset sent, the first onset arriving after it (within a second), less it."""
+    result = []
+    for at in sent:
+        after = [a for a in arrived if at <= a < at + 1.0]
+        if after:
+            result.append(after[0] - at)
+    return result
+
+
+MONITOR_BLOCK = FRAME // 4
+"""Samples (5 ms) per chunk looked at on the monitor: finer than the recorder's fragments."""
+
+
+class MonitorRecorder:
+    """The rig's `parec` on the speaker's monitor, each sample timed from its fragment's
+    arrival (the last sample of a fragment was captured when it arrived, less the recorder's
+    own delay)."""
+
+    def __init__(self, server: AudioServer) -> None:
+        self.server = server
+        self.chunks: list[tuple[float, int, int]] = []
+        self.process: asyncio.subprocess.Process | None = None
+        self._reading: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            tool("parec"),
+            f"--server={self.server.server}",
+            f"--device={self.server.speaker_monitor}",
+            "--raw",
+            "--format=s16le",
+            f"--rate={RATE}",
+            "--channels=1",
+            "--latency-msec=10",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=self.server.client_env(),
+        )
+        self._reading = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        held = b""
+        while piece := await self.process.stdout.read(65536):
+            arrived = time.monotonic()
+            held += piece
+            whole = len(held) // 2 * 2
+            samples = np.frombuffer(held[:whole], dtype="<i2").astype(np.int32)
+            held = held[whole:]
+            first = arrived - samples.size / RATE
+            for start in range(0, samples.size, MONITOR_BLOCK):
+                block = samples[start : start + MONITOR_BLOCK]
+                loud = np.flatnonzero(np.abs(block) >= LOUD)
+                at = first + (start + (loud[0] if loud.size else 0)) / RATE
+                self.chunks.append((at, int(np.abs(block).max()), block.size))
+
+    async def stop(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            await self.process.wait()
+        if self._reading is not None:
+            await self._reading
+
+
+# -- the two terminals, each in a Home Assistant of its own --------------------------------------
+
+
+def old_checkout(commit: str, into: Path) -> Path:
+    """This repository as it was at `commit`, unpacked into `into` (no git worktree left)."""
+    tar = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        archive.extractall(into, filter="data")
+    return into
+
+
+class TerminalProcess:
+    """benchmarks/voice_terminal.py with one checkout's integration, and its commands."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = root
+        self.process: asyncio.subprocess.Process | None = None
+        self.path = ""
+
+    async def start(self, server: AudioServer, peer: PeerProcess) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(self.root),
+            "OPENAI_BASE_URL": peer.base_url,
+            "BENCH_PULSE_SERVER": server.server,
+        }
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "benchmarks" / "voice_terminal.py"),
+            cwd=self.root,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        hello = await self._answer(60)
+        assert hello["ready"] == self.pid, hello
+        self.path = hello["path"]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def ask(self, do: str, timeout: float = 60, **more: Any) -> dict[str, Any]:
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"do": do, **more}).encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self._answer(timeout)
+
+    async def _answer(self, timeout: float) -> dict[str, Any]:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError(f"the {self.name} terminal's process ended")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def close(self) -> None:
+        if self.process is None:
+            return
+        if self.process.returncode is None:
+            with contextlib.suppress(RuntimeError, ConnectionError, TimeoutError):
+                await self.ask("quit")
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+@dataclass
+class SessionTally:
+    """One terminal's voice windows, added up."""
+
+    tally: Tally = field(default_factory=Tally)
+    answers_sent: int = 0
+    heard: list[float] = field(default_factory=list)
+    written: list[float] = field(default_factory=list)
+    audio_processes: set[str] = field(default_factory=set)
+    gone: int = 0
+    """Processes counted at a window's start that were gone at its end (0 expected)."""
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
 async def play_into_the_mic(server: AudioServer, wav: Path) -> asyncio.subprocess.Process:
-    """`pacat` playing into kit_mic: someone speaking to the terminal (outside HA's process)."""
+    """`pacat` playing into kit_mic: someone speaking to the terminal."""
     return await asyncio.create_subprocess_exec(
-        "pacat",
+        tool("pacat"),
         f"--server={server.server}",
         "--playback",
         "--file-format=wav",
@@ -757,174 +639,177 @@ async def stop(process: asyncio.subprocess.Process) -> None:
 
 @dataclass
 class Rig:
-    hass: HomeAssistant
     server: AudioServer
     peer: PeerProcess
     wav: Path
     """What is played into the mic for one window (from the start of a cycle)."""
 
 
-async def voice_window(rig: Rig, tally: Tally, name: str, seconds: float) -> None:
+async def voice_window(
+    rig: Rig, terminal: TerminalProcess, found: SessionTally, seconds: float
+) -> None:
     """One full-duplex session: the sentence into the mic again and again, answers out; the
     window starts WARM_UP_SECONDS after the first sentence began."""
-    answers = 0
-
-    @callback
-    def heard(event: Event) -> None:
-        nonlocal answers
-        answers += event.data["role"] == "assistant"
-
-    known = set(children())
-    await start_session(rig.hass)
+    await terminal.ask("start")
+    monitor = MonitorRecorder(rig.server)
+    await monitor.start()
     speaking = await play_into_the_mic(rig.server, rig.wav)
-    unlisten = rig.hass.bus.async_listen(EVENT_TRANSCRIPT, heard)
     try:
         await asyncio.sleep(WARM_UP_SECONDS)
-        now = children()
+        audio_processes = descendants(terminal.pid)
+        found.audio_processes |= {comm(pid) for pid in audio_processes}
+        assert monitor.process is not None
         others = {
-            "peer": [rig.peer.pid],
+            "ha": [terminal.pid],
+            "audio": audio_processes,
             "pulseaudio": [rig.server.process.pid],
-            "parec/pacat of the terminal": [
-                pid for pid in now if pid not in known and pid != speaking.pid
-            ],
-            "pacat speaking into kit_mic": [speaking.pid],
-            "parec keepers of the test server": [
-                pid for pid, command in now.items() if pid in known and command == "parec"
-            ],
+            "peer": [rig.peer.pid],
+            "rig": [speaking.pid, monitor.process.pid, *rig.server.pids[1:]],
         }
         sent_before = len((await rig.peer.get("/_bench/onsets"))["onsets"])
-        NOTES.writes = []
-        answers = 0
-        with tally.window(name, others):
+        with found.tally.window(others):
             await asyncio.sleep(seconds)
-        writes, NOTES.writes = NOTES.writes, None
-        tally.answers += answers
+        found.gone += len(set(audio_processes) - set(descendants(terminal.pid)))
         sent = (await rig.peer.get("/_bench/onsets"))["onsets"][sent_before:]
+        await asyncio.sleep(1.0)  # the last answer sent in the window, heard
     finally:
-        unlisten()
         await stop(speaking)
-        await end_session(rig.hass)
-    tally.latencies += latencies(sent, onsets_written(writes))
-    tally.frames_played += sum(len(pcm) for _, pcm in writes) // (FRAME * 2)
+        ended = await terminal.ask("end")
+        await monitor.stop()
+    found.answers_sent += len(sent)
+    found.heard += latencies(sent, onsets(monitor.chunks))
+    found.written += latencies(sent, onsets([tuple(w) for w in ended["writes"]]))
 
 
-async def idle_cpu(seconds: float) -> float:
-    start = time.process_time()
-    await asyncio.sleep(seconds)
-    return round((time.process_time() - start) / seconds * 100, 2)
+async def idle_window(terminals: list[TerminalProcess], seconds: float) -> dict[str, float]:
+    """Each Home Assistant's CPU with no session, over the same window."""
+    tally = Tally()
+    with tally.window({t.name: [t.pid] for t in terminals}):
+        await asyncio.sleep(seconds)
+    return {t.name: tally.percent(t.name) for t in terminals}
+
+
+async def starts(
+    terminals: list[TerminalProcess], cold: int, warm: int
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """The first session in each process, then `cold` times: reload the entry and start a
+    session; between them, `warm` more sessions in all. The terminals take turns."""
+    found: dict[str, dict[str, list[dict[str, float]]]] = {
+        t.name: {"first": [], "cold": [], "warm": []} for t in terminals
+    }
+    warm_per_round = -(-warm // (cold + 1))
+    for round_ in range(cold + 1):
+        for terminal in terminals if round_ % 2 == 0 else terminals[::-1]:
+            timed = (
+                await terminal.ask("starts", reload=bool(round_), sessions=1 + warm_per_round)
+            )["starts"]
+            found[terminal.name]["cold" if round_ else "first"].append(timed[0])
+            found[terminal.name]["warm"] += timed[1:]
+    return found
+
+
+def chromium_lines(results: dict[str, Any]) -> list[str]:
+    """The Chromium row and its ratios: to the bare aiortc client, and to the new path's whole
+    session (Home Assistant's process and the terminal's own audio processes)."""
+    chromium = results["chromium"]
+    if chromium["cpu_percent"] is None:
+        return []
+    cpu = chromium["cpu_percent"]
+    ratios = []
+    bare = results["bare_aiortc"]["cpu_percent"]
+    if bare:
+        ratios.append(f"**{round(cpu / bare, 2)}x** the bare aiortc client")
+    new = results["voice"].get(NEW)
+    if new:
+        session = new["session_cpu_percent"]
+        ratios.append(
+            f"the new path's whole session {session}% is **{round(session / cpu, 2)}x** of it"
+        )
+    return [
+        f"| headless Chromium {chromium['version']} (Debian's) making the same full-duplex call,"
+        f" its {chromium['processes']} processes ({chromium['answers']} answers) |"
+        f" **{cpu}%** of a core" + (f" ({'; '.join(ratios)})" if ratios else "") + " |"
+        " our whole session ≤ ½ of it |",
+        "| Chromium's CPU by process | "
+        + ", ".join(
+            f"{name} {value}%" for name, value in chromium["by_process_cpu_percent"].items()
+        )
+        + " | |",
+        f"| Chromium's memory, summed over its processes | RSS {chromium['rss_mb']} MB,"
+        f" PSS {chromium['pss_mb']} MB | |",
+    ]
 
 
 # -- the run --------------------------------------------------------------------------------------
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     slice_seconds = args.seconds / args.rounds
+    rows = set(args.only or [OLD, NEW, "bare aiortc", "opus floor paced", "chromium"])
+    sessions = {name: SessionTally() for name in (OLD, NEW) if name in rows}
+    bare, paced, browser = Tally(), Tally(), BrowserTally()
+    timings: dict[str, dict[str, list[dict[str, float]]]] = {}
+    idle: dict[str, float] = {}
     server = await AudioServer.start()
     peer = PeerProcess(module="benchmarks.voice_peer")
-    tallies: dict[str, Tally] = {name: Tally() for name in [*args.variants, "bare aiortc"]}
-    paced = Tally()
-    browser = BrowserTally()
-    try:
-        await peer.start()
-        os.environ["OPENAI_BASE_URL"] = peer.base_url
-        with tempfile.TemporaryDirectory() as directory:
+    terminals: dict[str, TerminalProcess] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        try:
+            await peer.start()
             cycle = await one_exchange(Path(directory))
             wav = write_wav(
                 Path(directory) / "loop.wav", looped(cycle, slice_seconds + WARM_UP_SECONDS + 2)
             )
-            async with home_assistant(assistant(), terminal(server.server)) as (hass, entry):
-                timings = await starts(hass, entry, args.cold, args.warm)
-                idle = await idle_cpu(args.idle_seconds)
-                rig = Rig(hass, server, peer, wav)
-                runs: list[tuple[str, Callable[[], Any]]] = [
-                    *(
-                        (
-                            name,
-                            lambda name=name: one_variant(rig, tallies[name], name, slice_seconds),
-                        )
-                        for name in args.variants
-                    ),
+            old_root = args.old_root or old_checkout(args.old, Path(directory) / "old")
+            for name, root in ((OLD, old_root), (NEW, ROOT)):
+                if name in sessions:
+                    terminals[name] = TerminalProcess(name, root)
+                    await terminals[name].start(server, peer)
+            if terminals:
+                timings = await starts(list(terminals.values()), args.cold, args.warm)
+                idle = await idle_window(list(terminals.values()), args.idle_seconds)
+            rig = Rig(server, peer, wav)
+            runs: list[tuple[str, Callable[[], Any]]] = [
+                *(
                     (
-                        "bare aiortc",
-                        lambda: bare_client(tallies["bare aiortc"], peer, cycle, slice_seconds),
-                    ),
-                    ("opus floor paced", lambda: paced_floor(paced, cycle, slice_seconds)),
-                    (
-                        "chromium",
-                        lambda: chromium_client(browser, peer, server, wav, slice_seconds),
-                    ),
-                ]
-                runs = [run for run in runs if not args.only or run[0] in args.only]
-                for round_ in range(args.rounds):  # a different order each round
-                    shift = round_ % len(runs)
-                    for _, run in runs[shift:] + runs[:shift]:
-                        await run()
-            floor = opus_floor(looped(cycle, 60))
-    finally:
-        await peer.close()
-        await server.stop()
+                        name,
+                        lambda name=name: voice_window(
+                            rig, terminals[name], sessions[name], slice_seconds
+                        ),
+                    )
+                    for name in terminals
+                ),
+                ("bare aiortc", lambda: bare_client(bare, peer, cycle, slice_seconds)),
+                ("opus floor paced", lambda: paced_floor(paced, cycle, slice_seconds)),
+                ("chromium", lambda: chromium_client(browser, peer, server, wav, slice_seconds)),
+            ]
+            runs = [run for run in runs if run[0] in rows]
+            for round_ in range(args.rounds):  # a different order each round
+                shift = round_ % len(runs)
+                for _, run in runs[shift:] + runs[:shift]:
+                    await run()
+        finally:
+            for terminal in terminals.values():
+                await terminal.close()
+            await peer.close()
+            await server.stop()
+    floor = opus_floor(looped(cycle, 60)) if "opus floor paced" in rows else {}
     return {
-        **results_of(args, timings, idle, tallies, paced, floor),
-        "chromium": chromium_results(browser),
-    }
-
-
-async def one_variant(rig: Rig, tally: Tally, name: str, seconds: float) -> None:
-    with audio_path(VARIANTS[name]):
-        await voice_window(rig, tally, name, seconds)
-
-
-def results_of(  # noqa: PLR0917
-    args: argparse.Namespace,
-    timings: dict[str, list[tuple[float, float]]],
-    idle: float,
-    tallies: dict[str, Tally],
-    paced: Tally,
-    floor: dict[str, float],
-) -> dict[str, Any]:
-    def ms(values: list[float], percentile: Callable[[list[float]], float]) -> float | None:
-        return round(percentile(values) * 1000, 1) if values else None
-
-    bare = tallies.pop("bare aiortc")
-    return {
-        "voice": {
-            name: {
-                "ha_cpu_percent": tally.percent(),
-                "ha_cpu_seconds_per_minute": round(tally.own / tally.wall * 60, 2),
-                "ha_kernel_cpu_percent": round(tally.own_kernel / tally.wall * 100, 2),
-                "outside_ha_cpu_percent": {label: tally.percent(label) for label in tally.others},
-                "answers": tally.answers,
-                "frames_played": tally.frames_played,
-                "latency_p50_ms": ms(tally.latencies, p50),
-                "latency_p95_ms": ms(tally.latencies, p95),
-                "latency_samples": len(tally.latencies),
-            }
-            for name, tally in tallies.items()
-            if tally.wall  # not run (--only)
-        },
+        "voice": {name: session_results(found) for name, found in sessions.items()},
+        "paths": {name: {"code": PATHS[name], "found": t.path} for name, t in terminals.items()},
+        "old_commit": str(args.old_root) if args.old_root else args.old,
         "ha_idle_cpu_percent": idle,
+        "starts": {name: starts_results(found) for name, found in timings.items()},
         "bare_aiortc": {
-            "cpu_percent": bare.percent(),
-            "kernel_cpu_percent": round(bare.own_kernel / bare.wall * 100, 2)
-            if bare.wall
-            else None,
+            "cpu_percent": bare.percent() if bare.wall else None,
             "peer_cpu_percent": bare.percent("peer") if bare.wall else None,
             "frames_received": bare.frames,
         },
-        "opus_floor_cpu_percent": {**floor, "both_paced": paced.percent()},
-        "starts": {
-            kind: {
-                "ready_p50_ms": ms([r for r, _ in found], p50),
-                "mic_live_p50_ms": ms([m for _, m in found], p50),
-                "listening_p50_ms": ms([max(r, m) for r, m in found], p50),
-                "runs": len(found),
-            }
-            for kind, found in timings.items()
-            if found
-        },
+        "opus_floor_cpu_percent": {**floor, "both_paced": paced.percent() if paced.wall else None},
+        "chromium": chromium_results(browser),
         "samples": {
-            "seconds_per_variant": args.seconds,
+            "seconds_per_row": args.seconds,
             "rounds": args.rounds,
             "cycle_seconds": CYCLE_SECONDS,
             "cold": args.cold,
@@ -934,130 +819,183 @@ def results_of(  # noqa: PLR0917
     }
 
 
+def ms(values: list[float], percentile: Callable[[list[float]], float]) -> float | None:
+    return round(percentile(values) * 1000, 1) if values else None
+
+
+def session_results(found: SessionTally) -> dict[str, Any]:
+    tally = found.tally
+    return {
+        "ha_cpu_percent": tally.percent("ha"),
+        "audio_processes_cpu_percent": tally.percent("audio"),
+        "session_cpu_percent": round(tally.percent("ha") + tally.percent("audio"), 2),
+        "audio_processes": sorted(found.audio_processes),
+        "pulseaudio_cpu_percent": tally.percent("pulseaudio"),
+        "peer_cpu_percent": tally.percent("peer"),
+        "rig_cpu_percent": tally.percent("rig"),
+        "answers_sent": found.answers_sent,
+        "heard_p50_ms": ms(found.heard, p50),
+        "heard_p95_ms": ms(found.heard, p95),
+        "heard_samples": len(found.heard),
+        "written_p50_ms": ms(found.written, p50),
+        "written_p95_ms": ms(found.written, p95),
+        "written_samples": len(found.written),
+        "processes_gone_in_windows": found.gone,
+        "seconds": round(tally.wall, 1),
+    }
+
+
+def starts_results(found: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    return {
+        kind: {
+            **{
+                f"{key.removesuffix('_ms')}_p50_ms": round(p50([run[key] for run in runs]), 1)
+                for key in ("listening_ms", "ready_ms", "state_ms", "mic_live_ms")
+            },
+            "runs": len(runs),
+        }
+        for kind, runs in found.items()
+        if runs
+    }
+
+
+def ratio(new: float | None, old: float | None) -> str:
+    return f"**{round(new / old, 2)}x**" if new is not None and old else ""
+
+
 def report(results: dict[str, Any]) -> str:
-    voice = results["voice"]
-    ours = voice["ours"]
-    starts = results["starts"]
-    floor = results["opus_floor_cpu_percent"]
-    bare = results["bare_aiortc"]
-    s = results["samples"]
-    seconds = s["seconds_per_variant"]
+    voice, starts_, s = results["voice"], results["starts"], results["samples"]
+    old, new = voice.get(OLD), voice.get(NEW)
     lines = [
-        "| measure | result | goal |",
-        "|---|---|---|",
-        f"| CPU of Home Assistant's process, full-duplex voice session ({seconds:g}"
-        f" s in {s['rounds']} windows, {ours['answers']} answers) |"
-        f" **{ours['ha_cpu_percent']}%** of a core ({ours['ha_cpu_seconds_per_minute']} s per"
-        f" minute; in the kernel {ours['ha_kernel_cpu_percent']}%) | ≤ 2 % |",
+        f"| measure | old ({results['old_commit']}: {PATHS[OLD]}) | new ({PATHS[NEW]}) |"
+        " new/old | goal |",
+        "|---|---|---|---|---|",
     ]
-    if "before" in voice:
-        before = voice["before"]["ha_cpu_percent"]
+
+    def row(label: str, key: str, goal: str = "", unit: str = "%", with_ratio: bool = True) -> None:
+        values = [None if v is None else v[key] for v in (old, new)]
+        shown = ["" if v is None else f"{v}{unit}" for v in values]
         lines.append(
-            f"| the same, as the code did it before | {before}%"
-            f" (**{round(before / ours['ha_cpu_percent'], 2)}x** ours) | |"
+            f"| {label} | {shown[0]} | {shown[1]} |"
+            f" {ratio(values[1], values[0]) if with_ratio else ''} | {goal} |"
         )
-    lines += [
-        f"| the same {name} | {voice[name]['ha_cpu_percent']}%"
-        f" (+{round(voice[name]['ha_cpu_percent'] - ours['ha_cpu_percent'], 2)}) | |"
-        for name in voice
-        if name not in ("ours", "before")
-    ]
-    lines += [
-        f"| Home Assistant's process with no session | {results['ha_idle_cpu_percent']}% | |",
-        f"| Opus floor: PyAV mono encode + decode of the same audio, the microphone's settings |"
-        f" {floor['both']}% back to back (encode {floor['encode']}, decode {floor['decode']});"
-        f" {floor['both_paced']}% one frame every 20 ms | |",
-        f"| the same back to back with libopus's voip mode at 32 kbit/s (SILK);"
-        f" with aiortc's codec classes (stereo, 96 kbit/s) |"
-        f" {floor['voip_32k_both']}%; {floor['aiortc_codecs']}% | |",
-        f"| bare aiortc full-duplex client, peer in another process | {bare['cpu_percent']}% | |",
-        *chromium_lines(results),
-        "| outside Home Assistant during our session | "
-        + ", ".join(f"{label} {value}%" for label, value in ours["outside_ha_cpu_percent"].items())
-        + " | |",
-        f"| added playout latency, peer frame sent → written to the sink, p50"
-        f" ({ours['latency_samples']} answers) | **{ours['latency_p50_ms']} ms**"
-        f" (p95 {ours['latency_p95_ms']}) | ≤ 40 ms |",
-    ]
-    if "before" in voice:
-        before_latency = voice["before"]
+
+    if old or new:
+        any_ = old or new
+        assert any_ is not None
         lines.append(
-            f"| the same, as the code did it before | {before_latency['latency_p50_ms']} ms"
-            f" (p95 {before_latency['latency_p95_ms']}) | |"
+            f"| voice session ({s['seconds_per_row']:g} s in {s['rounds']} windows, answers sent:"
+            f" old {old and old['answers_sent']}, new {new and new['answers_sent']}) | | | | |"
         )
-    for kind, label in (("first", "first in the process"), ("cold", "cold"), ("warm", "warm")):
-        if kind in starts:
-            t = starts[kind]
+        row("CPU of Home Assistant's process", "ha_cpu_percent")
+        row(
+            "CPU of the terminal's audio processes ("
+            + (", ".join(old["audio_processes"]) if old else "")
+            + "; none in the new path)",
+            "audio_processes_cpu_percent",
+            with_ratio=False,
+        )
+        row(
+            "**CPU of the whole session** (the two above)",
+            "session_cpu_percent",
+            "≤ old (on 2026-11-24: 5.93 + 1.5 = 7.4 %)",
+        )
+        row("the PulseAudio server meanwhile", "pulseaudio_cpu_percent")
+        row("the peer meanwhile (OpenAI's side, its own process)", "peer_cpu_percent")
+        row(
+            "the rig's own processes (the mic's pacat, the monitor's and keepers' parec)",
+            "rig_cpu_percent",
+        )
+        row(
+            "added playout latency, answer sent → heard on kit_speaker's monitor, p50",
+            "heard_p50_ms",
+            "≤ 40 ms",
+            " ms",
+        )
+        row("the same, p95", "heard_p95_ms", "", " ms")
+        row("answer sent → handed to the terminal's speaker, p50", "written_p50_ms", "", " ms")
+        row("the same, p95", "written_p95_ms", "", " ms")
+        for kind, label in (("first", "first in the process"), ("cold", "cold"), ("warm", "warm")):
+            found = [starts_.get(name, {}).get(kind) for name in (OLD, NEW)]
+            if not any(found):
+                continue
+            shown = [
+                f"{f['listening_p50_ms']} ms (ready {f['ready_p50_ms']}, state {f['state_p50_ms']},"
+                f" mic {f['mic_live_p50_ms']}; {f['runs']} runs)"
+                if f
+                else ""
+                for f in found
+            ]
             lines.append(
-                f"| action → listening, {label}, p50 ({t['runs']} runs) |"
-                f" **{t['listening_p50_ms']} ms** (ready {t['ready_p50_ms']},"
-                f" mic live {t['mic_live_p50_ms']}) | |"
+                f"| action → listening, {label}, p50 | {shown[0]} | {shown[1]} |"
+                f" {ratio(*(f and f['listening_p50_ms'] for f in found[::-1]))}"
+                f" | {'≤ old (on 2026-11-24: cold 73 ms)' if kind == 'cold' else ''} |"
             )
-    return "\n".join(lines)
+        idle = results["ha_idle_cpu_percent"]
+        lines.append(
+            f"| Home Assistant's process with no session | {idle.get(OLD, '')}% |"
+            f" {idle.get(NEW, '')}% | | |"
+        )
+    return "\n".join(lines + other_lines(results))
 
 
-def rows_report(results: dict[str, Any], rows: list[str]) -> str:
-    """The table of a run of some rows only (`--only`): those rows, none read as 0 %."""
-    lines = ["| measure | result | goal |", "|---|---|---|"]
-    lines += [
-        f"| CPU of Home Assistant's process, {name} | {results['voice'][name]['ha_cpu_percent']}%"
-        f" ({results['voice'][name]['answers']} answers) | |"
-        for name in rows
-        if name in results["voice"]
-    ]
-    if "bare aiortc" in rows:
+def other_lines(results: dict[str, Any]) -> list[str]:
+    """The rows measured in this process: Chromium, the bare client, the Opus floor."""
+    lines = ["", "| beside them | result | goal |", "|---|---|---|", *chromium_lines(results)]
+    bare, floor = results["bare_aiortc"], results["opus_floor_cpu_percent"]
+    if bare["cpu_percent"] is not None:
         lines.append(
-            f"| bare aiortc full-duplex client | {results['bare_aiortc']['cpu_percent']}%"
-            f" ({results['bare_aiortc']['frames_received']} frames received) | |"
+            f"| bare aiortc full-duplex client, no Home Assistant, peer in another process |"
+            f" {bare['cpu_percent']}% | |"
         )
-    if "opus floor paced" in rows:
-        lines.append(
-            f"| Opus floor, one frame every 20 ms |"
-            f" {results['opus_floor_cpu_percent']['both_paced']}% | |"
-        )
-    return "\n".join(lines + chromium_lines(results))
+    if "both" in floor:
+        lines += [
+            "| Opus floor: PyAV mono encode + decode of the same audio, the microphone's settings |"
+            f" {floor['both']}% back to back (encode {floor['encode']}, decode {floor['decode']});"
+            f" {floor['both_paced']}% one frame every 20 ms | |",
+            f"| the same back to back with libopus's voip mode at 32 kbit/s (SILK);"
+            f" with aiortc's codec classes (stereo, 96 kbit/s) |"
+            f" {floor['voip_32k_both']}%; {floor['aiortc_codecs']}% | |",
+        ]
+    return lines if len(lines) > 3 else []
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--seconds", type=float, default=36.0, help="CPU windows per variant, in all"
-    )
-    parser.add_argument("--rounds", type=int, default=3, help="windows per variant, interleaved")
+    parser.add_argument("--seconds", type=float, default=36.0, help="CPU windows per row, in all")
+    parser.add_argument("--rounds", type=int, default=3, help="windows per row, interleaved")
     parser.add_argument("--cold", type=int, default=5)
     parser.add_argument("--warm", type=int, default=10)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument(
-        "--variants",
-        nargs="+",
-        default=list(VARIANTS),
-        choices=list(VARIANTS),
-        help="audio paths to measure: ours, before (the code before this work), or ours without"
-        " one change",
+        "--old", default=OLD_COMMIT, help="the commit of the old path (unpacked with git archive)"
+    )
+    parser.add_argument(
+        "--old-root", type=Path, help="a checkout of the old path to use instead of --old"
     )
     parser.add_argument(
         "--only",
         nargs="+",
         metavar="ROW",
-        choices=[*VARIANTS, "bare aiortc", "opus floor paced", "chromium"],
-        help="measure only these rows' windows (a variant, 'bare aiortc', 'opus floor paced',"
-        " 'chromium'); the variants not named are not run either",
+        choices=[OLD, NEW, "bare aiortc", "opus floor paced", "chromium"],
+        help="measure only these rows' windows: old, new, 'bare aiortc', 'opus floor paced',"
+        " 'chromium'",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "voice_results.md")
-    parser.add_argument(
-        "--profile", type=Path, help="write a yappi profile of each window to this directory"
-    )
     arguments = parser.parse_args()
-    if "ours" not in arguments.variants:
-        parser.error("the variants compared must include ours")
-    PROFILE = arguments.profile
     logging.basicConfig(level=logging.ERROR)
     results = asyncio.run(main(arguments))
+    command = (
+        "scripts/bench"
+        if not sys.argv[1:]
+        else "`.venv/bin/python benchmarks/voice_bench.py " + " ".join(sys.argv[1:]) + "`"
+    )
     publish(
         arguments.output,
         "Voice benchmark results",
-        "this repository's machine (2 cores), through a real Home Assistant core and a real"
-        " PulseAudio server, the peer in its own process",
-        rows_report(results, arguments.only) if arguments.only else report(results),
+        f"this repository's machine ({os.cpu_count()} cores, shared), through two real Home"
+        " Assistant cores (the old commit's integration and this tree's, each in its own process)"
+        " and a real PulseAudio server, the peer in its own process",
+        report(results),
         results,
     )
