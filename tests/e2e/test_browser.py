@@ -210,7 +210,15 @@ async def add_voice_terminal(
     await page.get_by_role("button", name="Submit").click()
     await expect(page.get_by_text("AIY Voice Kit")).to_be_visible()  # No kit: as it comes
     await page.get_by_role("button", name="Submit").click()
-    await page.get_by_role("textbox", name="Server").fill(audio_server.server)
+    # The server first, then that server's devices. The server is a list that takes a typed
+    # address: the field opens a search box, which adds what is typed as an item of its own.
+    await page.get_by_text("Server", exact=True).click()
+    await page.get_by_placeholder("Search | Add custom item").fill(audio_server.server)
+    await page.get_by_text("Add custom item", exact=True).click()
+    await expect(page.get_by_text(audio_server.server, exact=True)).to_be_visible()
+    await page.get_by_role("button", name="Submit").click()
+    await expect(page.get_by_text("PulseAudio devices")).to_be_visible()
+    await shots.take(page, "sound-devices")
     await page.get_by_role("button", name="Submit").click()
     await expect(page.get_by_text("Created configuration for Kitchen terminal.")).to_be_visible()
     await page.get_by_role("button", name="Finish").click()
