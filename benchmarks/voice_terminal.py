@@ -15,6 +15,9 @@ line on stdout for each command it reads on stdin:
 - `{"do": "quit"}`.
 
 Nothing here measures CPU: voice_bench.py reads this process and its children from /proc.
+With `BENCH_PROFILE` set to a directory, each session (start to end) is profiled with cProfile
+on the event loop's thread and written there as `<path>-<n>.pstats`, to find where the time goes
+(cProfile slows what it watches: read its shares, not its seconds).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import contextlib
+import cProfile
 import importlib
 import json
 import logging
@@ -180,6 +184,9 @@ async def serve() -> None:
         sys.stdout.write(json.dumps(value) + "\n")
         sys.stdout.flush()
 
+    profiles = os.environ.get("BENCH_PROFILE")
+    profiler: cProfile.Profile | None = None
+    sessions = 0
     async with home_assistant(assistant(), terminal(os.environ["BENCH_PULSE_SERVER"])) as (
         hass,
         entry,
@@ -190,10 +197,19 @@ async def serve() -> None:
             match command["do"]:
                 case "start":
                     WRITES.clear()
+                    if profiles:
+                        profiler = cProfile.Profile()
+                        profiler.enable()
                     await action(hass, "start_session")
                     answer({"pids": child_pids()})
                 case "end":
                     await action(hass, "end_session", graceful=False)
+                    if profiler is not None:
+                        profiler.disable()
+                        sessions += 1
+                        name = "new" if "libpulse" in path else "old"
+                        profiler.dump_stats(Path(profiles) / f"{name}-{sessions}.pstats")
+                        profiler = None
                     answer({"writes": WRITES[:]})
                     WRITES.clear()
                 case "starts":
