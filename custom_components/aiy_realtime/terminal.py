@@ -265,7 +265,7 @@ class VoiceTerminal:
                 await session.start()
             except BaseException as err:
                 self.session = None
-                self._failed_to_start(err)
+                self._failed_to_start(session, err)
                 raise
         self.hass.bus.async_fire(
             EVENT_SESSION_STARTED,
@@ -276,10 +276,11 @@ class VoiceTerminal:
         )
         return session
 
-    def _failed_to_start(self, err: BaseException) -> None:
+    def _failed_to_start(self, session: VoiceSession, err: BaseException) -> None:
         """Say why a start failed, as a translated HomeAssistantError (raised from `err`)."""
         ended_early = isinstance(err, VoiceSessionEnded)
-        self.last_end_reason = (CloseReason.USER_ENDED if ended_early else CloseReason.ERROR).value
+        ended = session.ended.result() if session.ended.done() else None
+        self.last_end_reason = (ended if ended_early and ended else CloseReason.ERROR).value
         self._changed()
         if isinstance(err, HomeAssistantError) or not isinstance(err, Exception):
             return
@@ -355,7 +356,7 @@ class VoiceTerminal:
         """The entry unloads: end at once, devices, echo canceller and pins released."""
         self._closed = True
         if (session := self.session) is not None:
-            await session.end(graceful=False)
+            await session.end(graceful=False, reason=CloseReason.SHUTDOWN)
             await self._told_ended()
         self._unsubscribe_sound()
         await self.sound.close()
