@@ -4,12 +4,17 @@ local peer, real sound through the test's PulseAudio server."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_SESSION_ENDED
+from custom_components.aiy_realtime.voice_session import VoiceRequest
 from tests.audio_server import AudioServer
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
@@ -56,3 +61,32 @@ async def test_a_session_hung_up_by_a_stop_or_unload_ends_as_shutdown(
         assert await hass.config_entries.async_unload(entry.entry_id)
     assert openai_at_peer.active_calls == 0
     assert await our_streams(audio_server) == (0, 0)
+
+
+async def test_a_start_that_waits_while_the_terminal_closes_places_no_call(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    """A terminal whose sound just came back is looked at again by the start; the entry
+    unloads meanwhile. The start must not connect after the entry is gone, and says why."""
+    later = tmp_path / "later"
+    entry = await async_set_up_entry(hass, assistant(), terminal(f"unix:{later}"))
+    voice_terminal = terminal_of(entry)
+    assert voice_terminal.audio_problem is not None
+    later.symlink_to(audio_server.server.removeprefix("unix:"))
+
+    starting = hass.async_create_task(voice_terminal.async_start(VoiceRequest()))
+    await asyncio.sleep(0)  # the start is looking at the sound
+    # Before the guard the start went on: its microphone, on the sound the close had shut,
+    # failed (`session_failed`); a sound that stayed up would have placed the call.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+    with pytest.raises(HomeAssistantError) as raised:
+        await starting
+    await hass.async_block_till_done()
+    assert raised.value.translation_key == "terminal_closed"
+    assert openai_at_peer.requests["calls"] == 0
+    assert openai_at_peer.active_calls == 0
