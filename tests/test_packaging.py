@@ -248,6 +248,15 @@ def test_every_sensor_has_a_name() -> None:
     assert used == set(names)
 
 
+def test_every_end_reason_has_a_text() -> None:
+    """The Session sensor's `last_end_reason` shows each reason a session can end for."""
+    from custom_components.aiy_realtime.realtime.lifecycle import CloseReason
+
+    sensor = json.loads((COMPONENT / "strings.json").read_text())["entity"]["sensor"]
+    texts = sensor["session_state"]["state_attributes"]["last_end_reason"]["state"]
+    assert set(texts) == {reason.value for reason in CloseReason}
+
+
 def _lock(**packages: bool) -> dict[str, object]:
     """A pylock.toml as uv writes it for one platform: package → whether it has a wheel there."""
     return {

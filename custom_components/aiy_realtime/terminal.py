@@ -243,14 +243,10 @@ class VoiceTerminal:
                     translation_key="terminal_busy",
                     translation_placeholders={"terminal": self.subentry.title},
                 )
-            if self._closed:
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="terminal_closed",
-                    translation_placeholders={"terminal": self.subentry.title},
-                )
+            self._refuse_when_closed()
             # Watched all along: looked at again here only if it was broken.
             if self.audio_problem is not None and not await self.async_check_audio():
+                self._refuse_when_closed()
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
                     translation_key="audio_unavailable",
@@ -259,13 +255,15 @@ class VoiceTerminal:
                         "reason": str(self.audio_problem),
                     },
                 )
+            # The terminal may have closed while its sound was looked at: no call after that.
+            self._refuse_when_closed()
             session = VoiceSession(self._setup(), request, self)
             self.session = session
             try:
                 await session.start()
             except BaseException as err:
                 self.session = None
-                self._failed_to_start(err)
+                self._failed_to_start(session, err)
                 raise
         self.hass.bus.async_fire(
             EVENT_SESSION_STARTED,
@@ -276,13 +274,24 @@ class VoiceTerminal:
         )
         return session
 
-    def _failed_to_start(self, err: BaseException) -> None:
+    def _refuse_when_closed(self, cause: BaseException | None = None) -> None:
+        """A terminal that closes (its entry unloads, HA stops) opens no call from then on."""
+        if self._closed:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="terminal_closed",
+                translation_placeholders={"terminal": self.subentry.title},
+            ) from cause
+
+    def _failed_to_start(self, session: VoiceSession, err: BaseException) -> None:
         """Say why a start failed, as a translated HomeAssistantError (raised from `err`)."""
         ended_early = isinstance(err, VoiceSessionEnded)
-        self.last_end_reason = (CloseReason.USER_ENDED if ended_early else CloseReason.ERROR).value
+        ended = session.ended.result() if session.ended.done() else None
+        self.last_end_reason = (ended if ended_early and ended else CloseReason.ERROR).value
         self._changed()
         if isinstance(err, HomeAssistantError) or not isinstance(err, Exception):
             return
+        self._refuse_when_closed(err)  # ended by the close: that is the reason to give
         placeholders = {"terminal": self.subentry.title, "reason": str(err) or type(err).__name__}
         if ended_early:
             raise HomeAssistantError(
@@ -355,7 +364,7 @@ class VoiceTerminal:
         """The entry unloads: end at once, devices, echo canceller and pins released."""
         self._closed = True
         if (session := self.session) is not None:
-            await session.end(graceful=False)
+            await session.end(graceful=False, reason=CloseReason.SHUTDOWN)
             await self._told_ended()
         self._unsubscribe_sound()
         await self.sound.close()

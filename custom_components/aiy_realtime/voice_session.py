@@ -207,6 +207,9 @@ class VoiceSession:
         self._unmuting: asyncio.Task[None] | None = None
         self._first: Turn | None = None
         self._ending = False
+        self._end_reason = CloseReason.USER_ENDED
+        """Why `end` was called: the user, or the terminal closing (the entry unloading, HA
+        stopping), which automations must be able to tell apart."""
         self._started = False
         self._instructions = ""
 
@@ -238,7 +241,7 @@ class VoiceSession:
             await self._release()
             self._listener.on_state(VoiceState.IDLE if ending else VoiceState.ERROR)
             if not self.ended.done():
-                self.ended.set_result(CloseReason.USER_ENDED if ending else CloseReason.ERROR)
+                self.ended.set_result(self._end_reason if ending else CloseReason.ERROR)
             if ending and isinstance(err, Exception) and not isinstance(err, VoiceSessionEnded):
                 # Whatever connecting ran into, it was because the session was being ended.
                 raise VoiceSessionEnded from err
@@ -372,18 +375,20 @@ class VoiceSession:
         except TimeoutError:
             return None
 
-    async def end(self, *, graceful: bool) -> None:
+    async def end(self, *, graceful: bool, reason: CloseReason = CloseReason.USER_ENDED) -> None:
         """End the session: after a goodbye that plays to its end, or at once; also while it
         is still connecting. Returns once it has ended."""
         was_ending, self._ending = self._ending, True
+        if not was_ending:
+            self._end_reason = reason
         session = self._session
         if session is not None and session.state not in GONE and not was_ending:
             if graceful and session.alive:
-                await self._say_goodbye(GOODBYE, CloseReason.USER_ENDED)
+                await self._say_goodbye(GOODBYE, reason)
             else:
                 with contextlib.suppress(RealtimeError):
                     session.interrupt()
-                await session.close(CloseReason.USER_ENDED)
+                await session.close(reason)
         await asyncio.shield(self.ended)
 
     async def _say_goodbye(self, instructions: str, reason: CloseReason) -> None:

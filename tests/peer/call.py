@@ -98,6 +98,8 @@ class PeerCall:
         """Items added to every response.done's output (a kind of item newer than the SDK)."""
         self.session_view_extra: dict[str, Any] = {}
         """Fields laid over session.created's session (a field newer than the SDK)."""
+        self.created_then: list[dict[str, Any]] = []
+        """Events sent right behind session.created (an error that ends the session at once)."""
         self.reject_updates: list[tuple[str, str]] = []
         """(code, message) of `session.update`s to refuse with an `error`, in order."""
         self.response_seconds: list[float] = []
@@ -120,6 +122,8 @@ class PeerCall:
             self.channel = channel
             channel.on("message", self._on_message)
             self._send({"type": "session.created", "session": self._session_view()})
+            for event in self.created_then:
+                self._send(event)
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:

@@ -17,6 +17,7 @@ from custom_components.aiy_realtime.realtime.errors import (
     RealtimeSessionClosed,
 )
 from custom_components.aiy_realtime.realtime.session import (
+    CloseReason,
     RealtimeSession,
     SessionEvent,
     SessionState,
@@ -235,3 +236,40 @@ async def test_what_arrives_while_closing_starts_nothing(
 
     assert "response.created" in [e["type"] for e in peer.all_calls[0].sent]
     assert started == []
+
+
+async def test_a_close_begun_while_starting_is_not_overwritten(
+    make_session: Factory, peer: LocalRealtimePeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session expires right behind session.created: the close began before start() got
+    back to its feet, so listeners see it close, never a listening session in between."""
+    from tests.peer import call as peer_call
+
+    original = peer_call.PeerCall.__init__
+
+    def expiring_at_once(self: peer_call.PeerCall, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.created_then = [
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "session_expired",
+                    "message": "Your session hit the maximum duration of 60 minutes.",
+                },
+            }
+        ]
+
+    monkeypatch.setattr(peer_call.PeerCall, "__init__", expiring_at_once)
+    states: list[SessionState] = []
+    session = make_session(
+        SessionConfig(model="gpt-realtime", output_modality="text", turn_detection=server_vad())
+    )
+    session.subscribe(lambda e: states.append(e.data) if e.kind == "state" else None)
+
+    with pytest.raises(RealtimeSessionClosed, match="60 minutes"):
+        await asyncio.wait_for(session.start(), 10)
+    await asyncio.wait_for(session.wait_closed(), 10)
+
+    assert states == [SessionState.CLOSING, SessionState.CLOSED]
+    assert session.close_reason is CloseReason.EXPIRED

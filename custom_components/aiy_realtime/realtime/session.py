@@ -136,6 +136,9 @@ class RealtimeSession(ServerEventHandling):
                 _LOGGER.exception("session listener failed on %s", kind)
 
     def _set_state(self, state: SessionState) -> None:
+        # A close that began wins: after CLOSING only CLOSED may follow.
+        if self._state in GONE and state not in GONE:
+            return
         if state is not self._state:
             self._state = state
             self._emit("state", state)
@@ -158,6 +161,8 @@ class RealtimeSession(ServerEventHandling):
     async def start(self) -> None:
         """Connect; returns once the server has created the session with the config.
 
+        Raises RealtimeSessionClosed when a close began before that (it is not undone).
+
         The call request carries the config, so no `session.update` follows it.
         """
         try:
@@ -170,6 +175,11 @@ class RealtimeSession(ServerEventHandling):
         except BaseException as err:
             await self.close(CloseReason.ERROR, detail=str(err) or type(err).__name__)
             raise
+        if self._state in GONE:
+            # Closed between session.created and here (an error right behind it, the peer
+            # gone, the owner hanging up): the session did not start, whatever created it.
+            await self.close()
+            raise RealtimeSessionClosed(self.close_detail or "the session closed as it started")
         self._set_state(self._idle_state())
 
     async def configure(self, config: SessionConfig, timeout: float = 10.0) -> None:
