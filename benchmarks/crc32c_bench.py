@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import importlib.metadata
 import json
 import logging
@@ -255,6 +255,17 @@ async def voice_session(client: Any, seconds: float, rounds: int) -> dict[str, d
     }
 
 
+async def against_peer[T](peer: PeerProcess, measure: Callable[[Any], Awaitable[T]]) -> T:
+    """`measure` with a client of `peer`, both started here and closed after."""
+    await peer.start()
+    client = Endpoint.create("custom", VALID_KEY, peer.base_url).client()
+    try:
+        return await measure(client)
+    finally:
+        await client.close()
+        await peer.close()
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     for checksum in IMPLEMENTATIONS.values():
@@ -264,22 +275,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         install_log = install_fallback(Path(target))
         built = fallback_us(Path(target))
     packet[BUILT] = built["us"]
-    peer = PeerProcess()
-    await peer.start()
-    client = Endpoint.create("custom", VALID_KEY, peer.base_url).client()
-    try:
-        text = await text_turns(client, args.turns, args.rounds)
-    finally:
-        await client.close()
-        await peer.close()
-    peer = PeerProcess(module="benchmarks.voice_peer")
-    await peer.start()
-    client = Endpoint.create("custom", VALID_KEY, peer.base_url).client()
-    try:
-        voice = await voice_session(client, args.voice_seconds, args.rounds)
-    finally:
-        await client.close()
-        await peer.close()
+    text = await against_peer(PeerProcess(), lambda c: text_turns(c, args.turns, args.rounds))
+    voice = await against_peer(
+        PeerProcess(module="benchmarks.voice_peer"),
+        lambda c: voice_session(c, args.voice_seconds, args.rounds),
+    )
     return {
         "per_packet_us": packet,
         "no_binary_build": {
