@@ -104,6 +104,9 @@ async def test_a_long_press_starts_a_session_of_its_own(
     )
 
     await press(hass, kit_pins, seconds=1.3)
+    # The terminal listens as soon as the call is up, before the greeting's answer is spoken:
+    # wait for the answer itself.
+    await until(lambda: bool(events.of(EVENT_TRANSCRIPT)))
     await until(lambda: voice.session is not None and voice.state.value == "listening")
 
     call = openai_at_peer.call()
