@@ -105,7 +105,7 @@ async def test_the_microphone_records_and_the_speaker_plays(
             await speaker.close()  # plays out what it holds
             assert recording.loud_windows() >= 20
         assert speaker.ended.result().reason == "closed"
-    assert connection.mainloop_events == 0
+    assert connection.mainloop_watches == 0
 
 
 async def test_flush_drops_what_is_held_on_the_same_stream(audio_server: AudioServer) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from custom_components.aiy_realtime.hardware.audio_problems import AudioUnavailable
 
 from . import library as pa
-from .mainloop import AsyncioMainloop
+from .mainloop import PulseMainloop
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,12 +65,13 @@ class PulseConnection:
     """
 
     def __init__(self, server: str | None, *, client_name: str = CLIENT_NAME) -> None:
-        self.lib = pa.libpulse()
+        self._mainloop = PulseMainloop(asyncio.get_running_loop(), pa.libpulse())
+        self.lib = self._mainloop.lib
         self.server = server
         self.client_name = client_name
-        self._mainloop = AsyncioMainloop(asyncio.get_running_loop())
         self.context: int | None = self.lib.pa_context_new(self._mainloop.api, client_name.encode())
         if not self.context:
+            self._mainloop.close()
             raise AudioUnavailable("failed", "libpulse could not make a context")
         self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -326,10 +327,17 @@ class PulseConnection:
         self.lib.pa_context_set_state_callback(context, pa.ContextNotifyCb(), None)
         self.lib.pa_context_disconnect(context)
         self.lib.pa_context_unref(context)
+        # Streams on it are unlinked by the disconnect: nothing of libpulse uses the loop now.
+        self._mainloop.close()
 
     @property
-    def mainloop_events(self) -> int:
-        return self._mainloop.events
+    def mainloop_watches(self) -> int:
+        """What asyncio still holds for this connection's main loop (0 once closed)."""
+        return self._mainloop.watches
+
+    @property
+    def mainloop_steps(self) -> int:
+        return self._mainloop.steps
 
     def __enter__(self) -> PulseConnection:
         return self

@@ -19,6 +19,7 @@ from ctypes import (
     c_uint8,
     c_uint32,
     c_uint64,
+    c_ulong,
     c_void_p,
 )
 import functools
@@ -76,19 +77,6 @@ FACILITY_SERVER = 7
 EVENT_NEW = 0x0000
 EVENT_CHANGE = 0x0010
 EVENT_REMOVE = 0x0020
-
-# pa_io_event_flags_t
-IO_INPUT = 1
-IO_OUTPUT = 2
-IO_HANGUP = 4
-IO_ERROR = 8
-
-TIMEVAL_RTCLOCK = 1 << 30
-"""Set in `tv_usec` by libpulse for a time on the monotonic clock (its "rtclock")."""
-
-
-class Timeval(Structure):
-    _fields_ = (("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long))
 
 
 class SampleSpec(Structure):
@@ -154,41 +142,19 @@ class ModuleInfo(Structure):
     _fields_ = (("index", c_uint32), ("name", c_char_p), ("argument", c_char_p))
 
 
-# -- the main loop abstraction libpulse runs on (mainloop-api.h) -------------------------------
-
-IoEventCb = CFUNCTYPE(None, c_void_p, c_void_p, c_int, c_int, c_void_p)
-TimeEventCb = CFUNCTYPE(None, c_void_p, c_void_p, POINTER(Timeval), c_void_p)
-DeferEventCb = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p)
-DestroyCb = CFUNCTYPE(None, c_void_p, c_void_p, c_void_p)
-
-IoNew = CFUNCTYPE(c_void_p, c_void_p, c_int, c_int, IoEventCb, c_void_p)
-IoEnable = CFUNCTYPE(None, c_void_p, c_int)
-EventFree = CFUNCTYPE(None, c_void_p)
-SetDestroy = CFUNCTYPE(None, c_void_p, DestroyCb)
-TimeNew = CFUNCTYPE(c_void_p, c_void_p, POINTER(Timeval), TimeEventCb, c_void_p)
-TimeRestart = CFUNCTYPE(None, c_void_p, POINTER(Timeval))
-DeferNew = CFUNCTYPE(c_void_p, c_void_p, DeferEventCb, c_void_p)
-DeferEnable = CFUNCTYPE(None, c_void_p, c_int)
-Quit = CFUNCTYPE(None, c_void_p, c_int)
+# -- libpulse's own main loop (mainloop.h), run a step at a time -------------------------------
 
 
 class MainloopApi(Structure):
-    _fields_ = (
-        ("userdata", c_void_p),
-        ("io_new", IoNew),
-        ("io_enable", IoEnable),
-        ("io_free", EventFree),
-        ("io_set_destroy", SetDestroy),
-        ("time_new", TimeNew),
-        ("time_restart", TimeRestart),
-        ("time_free", EventFree),
-        ("time_set_destroy", SetDestroy),
-        ("defer_new", DeferNew),
-        ("defer_enable", DeferEnable),
-        ("defer_free", EventFree),
-        ("defer_set_destroy", SetDestroy),
-        ("quit", Quit),
-    )
+    """Opaque here: `pa_mainloop_get_api` hands it out, `pa_context_new` takes it."""
+
+
+PollFunc = CFUNCTYPE(c_int, c_void_p, c_ulong, c_int, c_void_p)
+"""`pa_poll_func`: (struct pollfd *ufds, nfds, timeout in ms or -1, userdata) → poll's result."""
+
+POLLIN = 0x001
+POLLPRI = 0x002
+POLLOUT = 0x004
 
 
 # -- callbacks libpulse calls back ---------------------------------------------------------------
@@ -207,6 +173,13 @@ StreamSuccessCb = CFUNCTYPE(None, c_void_p, c_int, c_void_p)
 
 _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "pa_strerror": (c_char_p, [c_int]),
+    "pa_mainloop_new": (c_void_p, []),
+    "pa_mainloop_free": (None, [c_void_p]),
+    "pa_mainloop_get_api": (POINTER(MainloopApi), [c_void_p]),
+    "pa_mainloop_set_poll_func": (None, [c_void_p, PollFunc, c_void_p]),
+    "pa_mainloop_prepare": (c_int, [c_void_p, c_int]),
+    "pa_mainloop_poll": (c_int, [c_void_p]),
+    "pa_mainloop_dispatch": (c_int, [c_void_p]),
     "pa_context_new": (c_void_p, [POINTER(MainloopApi), c_char_p]),
     "pa_context_unref": (None, [c_void_p]),
     "pa_context_connect": (c_int, [c_void_p, c_char_p, c_int, c_void_p]),
@@ -248,6 +221,9 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
 }
 
 
+FUNCTIONS = tuple(_PROTOTYPES)
+
+
 class LibPulse:
     """libpulse's functions, each with its prototype set."""
 
@@ -257,6 +233,10 @@ class LibPulse:
             function.restype = restype
             function.argtypes = argtypes
             setattr(self, name, function)
+        libc = ctypes.CDLL(None)  # the process's own C library: glibc or musl
+        self.poll = libc.poll
+        self.poll.restype = c_int
+        self.poll.argtypes = [c_void_p, c_ulong, c_int]
 
     def __getattr__(self, name: str) -> Any:  # for the type checker: set in __init__
         raise AttributeError(name)

@@ -1,19 +1,23 @@
-"""libpulse's main loop abstraction (`pa_mainloop_api`) served by an asyncio event loop.
+"""libpulse's own main loop (`pa_mainloop`), stepped from Home Assistant's asyncio loop.
 
-libpulse asks its main loop for three kinds of event: a file descriptor to watch (its socket to
-the server), a timer, and a "deferred" call run on each loop iteration while enabled. Here each is
-an asyncio reader/writer, a `call_later` and a `call_soon`, so libpulse runs on Home Assistant's
-own loop: no thread of its own, no wake-up beyond the server's messages.
+libpulse handles its socket in small pieces: one read per readiness (a message's header, then its
+payload), and it switches its interest in the socket on and off around each read and write. A
+microphone's server may send a block every few milliseconds, so doing that bookkeeping in Python
+(a `pa_mainloop_api` of our own) cost several Python calls and two epoll changes per piece: the
+voice bench profiled 880 socket events a second, and the new sound path spent more CPU than the
+child processes it replaced. Here all of it stays in C, in libpulse's `pa_mainloop`; Python only
+hears what asyncio must watch.
 
-libpulse calls these from within its own calls (on this loop's thread only) and never looks
-inside the events it gets back: each is a small integer standing for a Python object here.
+A step is `pa_mainloop_prepare` / `_poll` / `_dispatch`, never blocking:
+- fast steps poll with a zero timeout in C, while they find work;
+- then one probe step polls through `_probe` (a `pa_poll_func`), which sees the loop's pollfds and
+  the time to its next timer: asyncio watches those fds (changed only when they change) and
+  wakes the loop then.
 
-What this costs is the number of wake-ups, not the work in each: libpulse reads one piece of a
-message (its header, then its payload) per socket event, and a microphone's server may send a
-block every few milliseconds. So one wake-up here lets libpulse read on while its socket has
-more (a zero-timeout poll) rather than wait for the next turn of the event loop. Measured with
-the voice bench's profile (BENCH_PROFILE=dir): a session's 880 socket events a second took 1070
-turns of the loop a second before, 470 with this.
+libpulse's callbacks (streams, context, requests) still run on Home Assistant's loop thread,
+inside a step. A call into libpulse made between steps (a write, a request) may have queued work
+that only a step sends, and libpulse's own wake-up pipe is written only while it polls; so the
+connection's functions ask for a step after each such call (`LoopLib`).
 """
 
 from __future__ import annotations
@@ -21,289 +25,199 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import ctypes
-from dataclasses import dataclass
 import logging
-import select
-import time
+import struct
 from typing import Any
+
+from custom_components.aiy_realtime.hardware.audio_problems import AudioUnavailable
 
 from . import library as pa
 
 _LOGGER = logging.getLogger(__name__)
 
-READS_PER_WAKE = 32
-"""At most this many libpulse reads per wake-up, so a flood of messages still lets the loop
-serve everyone else between them."""
+STEPS_PER_WAKE = 64
+"""At most this many steps per wake-up, so a flood of messages still lets the loop serve everyone
+else between them."""
+
+_POLLFD = struct.Struct("ihh")  # struct pollfd: int fd; short events; short revents
+_NO_POLL_FUNC = pa.PollFunc()  # NULL: libpulse's own poll(), here always with a zero timeout
 
 
-@dataclass(slots=True)
-class _Io:
-    fd: int
-    callback: Any
-    userdata: int | None
-    events: int = 0
-    destroy: Any = None
+class PulseMainloop:
+    """A `pa_mainloop` stepped from `loop`; `api` is what `pa_context_new` takes and `lib` the
+    functions to call libpulse with (each asks for a step after it).
 
-
-@dataclass(slots=True)
-class _Timer:
-    callback: Any
-    userdata: int | None
-    when: pa.Timeval | None = None
-    handle: asyncio.TimerHandle | None = None
-    destroy: Any = None
-
-
-@dataclass(slots=True)
-class _Defer:
-    callback: Any
-    userdata: int | None
-    enabled: bool = True
-    scheduled: bool = False
-    destroy: Any = None
-
-
-def _guarded[**P](function: Callable[P, Any]) -> Callable[P, Any]:
-    """Nothing may raise back into C: a fault in here is logged and the call returns."""
-
-    def call(*args: P.args, **kwargs: P.kwargs) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except Exception:
-            _LOGGER.exception("libpulse main loop callback failed")
-            return None
-
-    return call
-
-
-class AsyncioMainloop:
-    """A `pa_mainloop_api` on `loop`; `api` is what `pa_context_new` takes.
-
-    Keep this object as long as any context made on it exists.
+    `close()` once every context on it is disconnected and unreferenced.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, lib: pa.LibPulse) -> None:
         self._loop = loop
-        self._next_id = 1
-        self._io: dict[int, _Io] = {}
-        self._timers: dict[int, _Timer] = {}
-        self._defers: dict[int, _Defer] = {}
+        self._lib = lib
+        mainloop = lib.pa_mainloop_new()
+        if not mainloop:
+            raise AudioUnavailable("failed", "libpulse could not make a main loop")
+        self._mainloop: int | None = mainloop
+        self.api = lib.pa_mainloop_get_api(mainloop)
+        self.lib = LoopLib(lib, self.wake)
+        self._probe_func = pa.PollFunc(self._probe)
+        self._probing = False
+        """Whether the loop's poll_func is `_probe` (else NULL)."""
         self._watched: dict[int, int] = {}
-        """fd → the IO_INPUT/IO_OUTPUT asyncio watches it for now."""
-        self._polls: dict[int, select.poll] = {}
-        """fd → a poll object asking only whether it has more to read."""
-        self._api = pa.MainloopApi(
-            userdata=None,
-            io_new=pa.IoNew(_guarded(self._io_new)),
-            io_enable=pa.IoEnable(_guarded(self._io_enable)),
-            io_free=pa.EventFree(_guarded(self._io_free)),
-            io_set_destroy=pa.SetDestroy(_guarded(self._io_set_destroy)),
-            time_new=pa.TimeNew(_guarded(self._time_new)),
-            time_restart=pa.TimeRestart(_guarded(self._time_restart)),
-            time_free=pa.EventFree(_guarded(self._time_free)),
-            time_set_destroy=pa.SetDestroy(_guarded(self._time_set_destroy)),
-            defer_new=pa.DeferNew(_guarded(self._defer_new)),
-            defer_enable=pa.DeferEnable(_guarded(self._defer_enable)),
-            defer_free=pa.EventFree(_guarded(self._defer_free)),
-            defer_set_destroy=pa.SetDestroy(_guarded(self._defer_set_destroy)),
-            quit=pa.Quit(_guarded(self._quit)),
-        )
-        self.api = ctypes.pointer(self._api)
-
-    def _quit(self, _api: int, _retval: int) -> None:
-        """Nothing to stop: the loop is Home Assistant's."""
+        """fd → the POLLIN/POLLOUT asyncio watches it for now."""
+        self._timeout_ms = -1
+        self._timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
+        self._stepping = False
+        self._free_after_steps = False
+        self.steps = 0
+        """Steps taken so far (what the tests and the bench count)."""
 
     @property
-    def events(self) -> int:
-        """How many events libpulse holds here (0 once every context on it is gone)."""
-        return len(self._io) + len(self._timers) + len(self._defers)
+    def watches(self) -> int:
+        """What asyncio holds for this loop: fds, a timer, a step asked for (0 once closed)."""
+        return len(self._watched) + (self._timer is not None) + (self._soon is not None)
 
-    def _new_id(self) -> int:
-        event_id, self._next_id = self._next_id, self._next_id + 1
-        return event_id
+    def wake(self) -> None:
+        """Asks for steps soon: libpulse may have work queued by a call made between steps."""
+        if self._soon is None and not self._stepping and self._mainloop is not None:
+            self._soon = self._loop.call_soon(self._run)
 
-    # -- file descriptors ------------------------------------------------------------------------
-
-    def _io_new(self, _api: int, fd: int, events: int, callback: Any, userdata: int | None) -> int:
-        event_id = self._new_id()
-        self._io[event_id] = _Io(fd, callback, userdata)
-        self._io_enable(event_id, events)
-        return event_id
-
-    def _io_enable(self, event_id: int, events: int) -> None:
-        io = self._io.get(event_id)
-        if io is None:
+    def _run(self) -> None:
+        self._soon = None
+        if self._mainloop is None or self._stepping:
             return
-        io.events = events
-        self._watch(io.fd)
+        self._stepping = True
+        try:
+            self._steps(self._mainloop)
+        except Exception:
+            _LOGGER.exception("libpulse's main loop failed")
+        finally:
+            self._stepping = False
+        if self._free_after_steps:
+            self._free()
 
-    def _wanted(self, fd: int) -> int:
-        wanted = 0
-        for io in self._io.values():
-            if io.fd == fd:
-                wanted |= io.events
-        return wanted & (pa.IO_INPUT | pa.IO_OUTPUT)
-
-    def _watch(self, fd: int) -> None:
-        """Registers `fd` with asyncio for what its events ask, together: libpulse may make a
-        new event for an fd before it frees the old one (a TCP connect that completes), and
-        asyncio keeps one reader and one writer per fd."""
-        wanted = self._wanted(fd)
-        watched = self._watched.get(fd, 0)
-        if wanted == watched:
-            return  # libpulse re-enabling what it waits for already
-        # A hang-up or error shows up as readable: asyncio watches for nothing else.
-        if wanted & pa.IO_INPUT and not watched & pa.IO_INPUT:
-            self._loop.add_reader(fd, self._fd_ready, fd, pa.IO_INPUT)
-        elif watched & pa.IO_INPUT and not wanted & pa.IO_INPUT:
-            self._loop.remove_reader(fd)
-        if wanted & pa.IO_OUTPUT and not watched & pa.IO_OUTPUT:
-            self._loop.add_writer(fd, self._fd_ready, fd, pa.IO_OUTPUT)
-        elif watched & pa.IO_OUTPUT and not wanted & pa.IO_OUTPUT:
-            self._loop.remove_writer(fd)
-        if wanted:
-            self._watched[fd] = wanted
-        else:
-            self._watched.pop(fd, None)
-            self._polls.pop(fd, None)
-
-    def _fd_ready(self, fd: int, what: int) -> None:
-        if what != pa.IO_INPUT:
-            self._dispatch(fd, what)
-            return
-        for _ in range(READS_PER_WAKE):
-            if not self._dispatch(fd, what) or not self._has_more(fd):
+    def _steps(self, mainloop: int) -> None:
+        lib = self._lib
+        probe = False
+        for _ in range(STEPS_PER_WAKE):
+            if self._mainloop is None:
+                return  # closed from a callback
+            if probe != self._probing:
+                lib.pa_mainloop_set_poll_func(
+                    mainloop, self._probe_func if probe else _NO_POLL_FUNC, None
+                )
+                self._probing = probe
+            lib.pa_mainloop_prepare(mainloop, -1 if probe else 0)
+            self.steps += 1
+            if lib.pa_mainloop_poll(mainloop) < 0:
+                # poll() itself failed (libpulse logged why) and the loop is back to before
+                # prepare: try again on the next wake rather than spin.
+                self._arm_timer(1)
                 return
-
-    def _dispatch(self, fd: int, what: int) -> bool:
-        """Hands the fd's event to each libpulse event waiting for it; whether one was."""
-        handed = False
-        for event_id, io in list(self._io.items()):
-            if io.fd != fd or not io.events & what or self._io.get(event_id) is not io:
+            if lib.pa_mainloop_dispatch(mainloop) > 0:
+                probe = False
                 continue
-            handed = True
-            try:
-                io.callback(self.api, event_id, io.fd, what, io.userdata)
-            except Exception:
-                _LOGGER.exception("libpulse failed on its socket's event")
-        return handed
+            if probe:  # nothing to do now: asyncio knows what to wake the loop for
+                self._arm_timer(self._timeout_ms)
+                return
+            probe = True
+        self._soon = self._loop.call_soon(self._run)  # more to do, after everyone else
 
-    def _has_more(self, fd: int) -> bool:
-        """Whether the fd is readable right now (more data, or a hang-up libpulse must see)."""
-        if not self._wanted(fd) & pa.IO_INPUT:
-            return False  # libpulse no longer reads it (or let it go)
-        poll = self._polls.get(fd)
-        if poll is None:
-            poll = self._polls[fd] = select.poll()
-            poll.register(fd, select.POLLIN)
-        return bool(poll.poll(0))
-
-    def _io_free(self, event_id: int) -> None:
-        io = self._io.pop(event_id, None)
-        if io is None:
-            return
-        self._watch(io.fd)
-        if io.destroy:
-            io.destroy(self.api, event_id, io.userdata)
-
-    def _io_set_destroy(self, event_id: int, destroy: Any) -> None:
-        if (io := self._io.get(event_id)) is not None:
-            io.destroy = destroy
-
-    # -- timers ----------------------------------------------------------------------------------
-
-    def _time_new(self, _api: int, when: Any, callback: Any, userdata: int | None) -> int:
-        event_id = self._new_id()
-        self._timers[event_id] = _Timer(callback, userdata)
-        self._time_restart(event_id, when)
-        return event_id
-
-    def _time_restart(self, event_id: int, when: Any) -> None:
-        timer = self._timers.get(event_id)
-        if timer is None:
-            return
-        if timer.handle is not None:
-            timer.handle.cancel()
-            timer.handle = None
-        if not when:  # NULL: the timer is disabled
-            timer.when = None
-            return
-        tv = when.contents
-        timer.when = pa.Timeval(tv.tv_sec, tv.tv_usec)
-        timer.handle = self._loop.call_later(max(0.0, _seconds_until(tv)), self._fire, event_id)
-
-    def _fire(self, event_id: int) -> None:
-        timer = self._timers.get(event_id)
-        if timer is None or timer.when is None:
-            return
-        timer.handle = None
+    def _probe(self, ufds: int, nfds: int, timeout: int, _userdata: Any) -> int:
+        """libpulse's poll, once per wake: watch its fds with asyncio, note its timeout, then
+        poll() without waiting. Never raises into C."""
         try:
-            timer.callback(self.api, event_id, ctypes.pointer(timer.when), timer.userdata)
+            self._timeout_ms = timeout
+            self._watch(ctypes.string_at(ufds, nfds * _POLLFD.size))
+            result: int = self._lib.poll(ufds, nfds, 0)
+            return result
         except Exception:
-            _LOGGER.exception("libpulse failed on its timer")
+            _LOGGER.exception("libpulse's poll failed")
+            return 0
 
-    def _time_free(self, event_id: int) -> None:
-        timer = self._timers.pop(event_id, None)
-        if timer is None:
+    def _watch(self, pollfds: bytes) -> None:
+        wanted: dict[int, int] = {}
+        for fd, events, _revents in _POLLFD.iter_unpack(pollfds):
+            if fd < 0:
+                continue
+            # A hang-up or error shows up as readable: asyncio watches for nothing else.
+            want = events & pa.POLLOUT
+            if events & (pa.POLLIN | pa.POLLPRI) or not want:
+                want |= pa.POLLIN
+            wanted[fd] = wanted.get(fd, 0) | want
+        if wanted == self._watched:
             return
-        if timer.handle is not None:
-            timer.handle.cancel()
-        if timer.destroy:
-            timer.destroy(self.api, event_id, timer.userdata)
+        loop = self._loop
+        for fd in self._watched.keys() | wanted.keys():
+            now, then = self._watched.get(fd, 0), wanted.get(fd, 0)
+            if then & pa.POLLIN and not now & pa.POLLIN:
+                loop.add_reader(fd, self._run)
+            elif now & pa.POLLIN and not then & pa.POLLIN:
+                loop.remove_reader(fd)
+            if then & pa.POLLOUT and not now & pa.POLLOUT:
+                loop.add_writer(fd, self._run)
+            elif now & pa.POLLOUT and not then & pa.POLLOUT:
+                loop.remove_writer(fd)
+        self._watched = wanted
 
-    def _time_set_destroy(self, event_id: int, destroy: Any) -> None:
-        if (timer := self._timers.get(event_id)) is not None:
-            timer.destroy = destroy
-
-    # -- deferred calls --------------------------------------------------------------------------
-
-    def _defer_new(self, _api: int, callback: Any, userdata: int | None) -> int:
-        event_id = self._new_id()
-        self._defers[event_id] = _Defer(callback, userdata)
-        self._schedule(event_id)
-        return event_id
-
-    def _defer_enable(self, event_id: int, enabled: int) -> None:
-        defer = self._defers.get(event_id)
-        if defer is None:
+    def _arm_timer(self, timeout_ms: int) -> None:
+        if timeout_ms < 0:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             return
-        defer.enabled = bool(enabled)
-        if defer.enabled:
-            self._schedule(event_id)
+        # 0 after a step that found nothing: a timer due within the clock's rounding.
+        when = self._loop.time() + max(timeout_ms, 1) / 1000
+        if self._timer is not None:
+            if abs(self._timer.when() - when) < 0.0005:
+                return  # the same wake-up, asked for again
+            self._timer.cancel()
+        self._timer = self._loop.call_at(when, self._on_timer)
 
-    def _schedule(self, event_id: int) -> None:
-        defer = self._defers[event_id]
-        if defer.enabled and not defer.scheduled:
-            defer.scheduled = True
-            self._loop.call_soon(self._run_deferred, event_id)
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._run()
 
-    def _run_deferred(self, event_id: int) -> None:
-        defer = self._defers.get(event_id)
-        if defer is None:
+    def close(self) -> None:
+        """Stops watching and frees the loop (after the steps under way, if called from one)."""
+        if self._mainloop is None:
             return
-        defer.scheduled = False
-        if not defer.enabled:
+        for fd, watched in self._watched.items():
+            if watched & pa.POLLIN:
+                self._loop.remove_reader(fd)
+            if watched & pa.POLLOUT:
+                self._loop.remove_writer(fd)
+        self._watched = {}
+        for handle in (self._timer, self._soon):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._soon = None
+        if self._stepping:
+            self._free_after_steps = True
             return
-        try:
-            defer.callback(self.api, event_id, defer.userdata)
-        except Exception:
-            _LOGGER.exception("libpulse failed in a deferred call")
-        if event_id in self._defers:
-            self._schedule(event_id)  # runs again next iteration while it stays enabled
+        self._free()
 
-    def _defer_free(self, event_id: int) -> None:
-        defer = self._defers.pop(event_id, None)
-        if defer is not None and defer.destroy:
-            defer.destroy(self.api, event_id, defer.userdata)
-
-    def _defer_set_destroy(self, event_id: int, destroy: Any) -> None:
-        if (defer := self._defers.get(event_id)) is not None:
-            defer.destroy = destroy
+    def _free(self) -> None:
+        mainloop, self._mainloop = self._mainloop, None
+        self._free_after_steps = False
+        if mainloop is not None:
+            self._lib.pa_mainloop_free(mainloop)
 
 
-def _seconds_until(tv: pa.Timeval) -> float:
-    """A libpulse time from now: monotonic when it carries the rtclock flag, else wall clock."""
-    seconds, usec = int(tv.tv_sec), int(tv.tv_usec)
-    if usec & pa.TIMEVAL_RTCLOCK:
-        return seconds + (usec & ~pa.TIMEVAL_RTCLOCK) / 1e6 - time.monotonic()
-    return seconds + usec / 1e6 - time.time()
+class LoopLib(pa.LibPulse):
+    """libpulse's functions as a connection on one main loop calls them: each call asks the loop
+    for a step (a no-op while one runs), so whatever it queued is sent."""
+
+    def __init__(self, lib: pa.LibPulse, wake: Callable[[], None]) -> None:
+        for name in pa.FUNCTIONS:
+            setattr(self, name, _waking(getattr(lib, name), wake))
+        self.poll = lib.poll
+
+
+def _waking(function: Callable[..., Any], wake: Callable[[], None]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        result = function(*args)
+        wake()
+        return result
+
+    return call
