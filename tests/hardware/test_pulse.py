@@ -108,6 +108,28 @@ async def test_the_microphone_records_and_the_speaker_plays(
     assert connection.mainloop_watches == 0
 
 
+async def test_an_idle_connection_does_not_spin_and_a_write_is_sent_at_once(
+    audio_server: AudioServer,
+) -> None:
+    """libpulse's main loop is stepped only when asyncio has something for it: a connection with
+    nothing to do takes (almost) no steps, and a write made between steps goes out without
+    waiting for the server's next message."""
+    with await PulseConnection.open(None, timeout=3) as connection:
+        await asyncio.sleep(0.1)
+        steps = connection.mainloop_steps
+        await asyncio.sleep(0.5)
+        assert connection.mainloop_steps - steps < 10  # a spinning loop takes thousands
+        speaker = PulseSpeaker(connection, audio_server.speaker_sink, RATE)
+        await speaker.open()
+        async with audio_server.recorder() as recording:
+            pcm = tone(0.3, amplitude=0.3)
+            for at in range(0, len(pcm), FRAME):
+                await speaker.write(pcm[at : at + FRAME])
+            await speaker.close()
+            assert recording.loud_windows() >= 10
+    assert connection.mainloop_watches == 0
+
+
 async def test_flush_drops_what_is_held_on_the_same_stream(audio_server: AudioServer) -> None:
     """The barge-in race of the player processes: nothing reopens, nothing of the cut-off
     answer plays after the flush, and what is written next plays."""
