@@ -223,6 +223,23 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
 
 FUNCTIONS = tuple(_PROTOTYPES)
 
+QUEUE_NOTHING = frozenset(
+    {
+        "pa_strerror",
+        "pa_context_get_state",
+        "pa_context_errno",
+        "pa_context_get_server",
+        "pa_stream_get_state",
+        "pa_stream_peek",
+        "pa_stream_drop",
+        "pa_stream_writable_size",
+        "pa_stream_get_device_name",
+        "pa_usec_to_bytes",
+    }
+)
+"""Functions that read or drop what libpulse holds and send nothing to the server: a call to
+one leaves no work for its main loop (the microphone calls peek and drop for every block)."""
+
 
 class LibPulse:
     """libpulse's functions, each with its prototype set."""

@@ -205,12 +205,13 @@ class PulseMainloop:
 
 
 class LoopLib(pa.LibPulse):
-    """libpulse's functions as a connection on one main loop calls them: each call asks the loop
-    for a step (a no-op while one runs), so whatever it queued is sent."""
+    """libpulse's functions as a connection on one main loop calls them: each call that may queue
+    work asks the loop for a step (a no-op while one runs), so whatever it queued is sent."""
 
     def __init__(self, lib: pa.LibPulse, wake: Callable[[], None]) -> None:
         for name in pa.FUNCTIONS:
-            setattr(self, name, _waking(getattr(lib, name), wake))
+            function = getattr(lib, name)
+            setattr(self, name, function if name in pa.QUEUE_NOTHING else _waking(function, wake))
         self.poll = lib.poll
 
 
