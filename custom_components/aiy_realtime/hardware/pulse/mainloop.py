@@ -100,8 +100,8 @@ class PulseMainloop:
         lib = self._lib
         probe = False
         for _ in range(STEPS_PER_WAKE):
-            if self._mainloop is None:
-                return  # closed from a callback
+            if self._free_after_steps:
+                return  # closed from a callback: no step may watch anything again
             if probe != self._probing:
                 lib.pa_mainloop_set_poll_func(
                     mainloop, self._probe_func if probe else _NO_POLL_FUNC, None
@@ -121,30 +121,23 @@ class PulseMainloop:
                 self._arm_timer(self._timeout_ms)
                 return
             probe = True
-        self._soon = self._loop.call_soon(self._run)  # more to do, after everyone else
+        if not self._free_after_steps:
+            self._soon = self._loop.call_soon(self._run)  # more to do, after everyone else
 
     def _probe(self, ufds: int, nfds: int, timeout: int, _userdata: Any) -> int:
         """libpulse's poll, once per wake: watch its fds with asyncio, note its timeout, then
         poll() without waiting. Never raises into C."""
         try:
             self._timeout_ms = timeout
-            self._watch(ctypes.string_at(ufds, nfds * _POLLFD.size))
+            self._watch(_wanted(ctypes.string_at(ufds, nfds * _POLLFD.size)))
             result: int = self._lib.poll(ufds, nfds, 0)
             return result
         except Exception:
             _LOGGER.exception("libpulse's poll failed")
             return 0
 
-    def _watch(self, pollfds: bytes) -> None:
-        wanted: dict[int, int] = {}
-        for fd, events, _revents in _POLLFD.iter_unpack(pollfds):
-            if fd < 0:
-                continue
-            # A hang-up or error shows up as readable: asyncio watches for nothing else.
-            want = events & pa.POLLOUT
-            if events & (pa.POLLIN | pa.POLLPRI) or not want:
-                want |= pa.POLLIN
-            wanted[fd] = wanted.get(fd, 0) | want
+    def _watch(self, wanted: dict[int, int]) -> None:
+        """Has asyncio watch `wanted` (fd → POLLIN/POLLOUT), changing only what differs."""
         if wanted == self._watched:
             return
         loop = self._loop
@@ -182,12 +175,7 @@ class PulseMainloop:
         """Stops watching and frees the loop (after the steps under way, if called from one)."""
         if self._mainloop is None:
             return
-        for fd, watched in self._watched.items():
-            if watched & pa.POLLIN:
-                self._loop.remove_reader(fd)
-            if watched & pa.POLLOUT:
-                self._loop.remove_writer(fd)
-        self._watched = {}
+        self._watch({})
         for handle in (self._timer, self._soon):
             if handle is not None:
                 handle.cancel()
@@ -202,6 +190,20 @@ class PulseMainloop:
         self._free_after_steps = False
         if mainloop is not None:
             self._lib.pa_mainloop_free(mainloop)
+
+
+def _wanted(pollfds: bytes) -> dict[int, int]:
+    """The fds of a pollfd array and what asyncio must watch each for."""
+    wanted: dict[int, int] = {}
+    for fd, events, _revents in _POLLFD.iter_unpack(pollfds):
+        if fd < 0:
+            continue
+        # A hang-up or error shows up as readable: asyncio watches for nothing else.
+        want = events & pa.POLLOUT
+        if events & (pa.POLLIN | pa.POLLPRI) or not want:
+            want |= pa.POLLIN
+        wanted[fd] = wanted.get(fd, 0) | want
+    return wanted
 
 
 class LoopLib(pa.LibPulse):
