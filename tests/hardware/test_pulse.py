@@ -130,6 +130,34 @@ async def test_an_idle_connection_does_not_spin_and_a_write_is_sent_at_once(
     assert connection.mainloop_watches == 0
 
 
+async def test_a_streaming_microphone_wakes_the_loop_less_than_its_server_sends(
+    audio_server: AudioServer, tmp_path: Path
+) -> None:
+    """A server that sends a block every few milliseconds (here: while a low-latency player
+    feeds the microphone's sink) wakes Home Assistant's loop a few times per 20 ms frame read, not
+    once per block; one that sends a block per frame wakes it about once per frame, not twice."""
+    with await PulseConnection.open(None, timeout=3) as connection:
+        microphone = PulseMicrophone(connection, audio_server.mic_source, RATE)
+        await microphone.open()
+        await _read_many(microphone, 10)
+        wake_ups = connection.mainloop_wake_ups
+        await _read_many(microphone, 100)
+        quiet = connection.mainloop_wake_ups - wake_ups
+
+        wav = await speech_wav(
+            "turn on the kitchen light and then the one in the hall", tmp_path / "s.wav"
+        )
+        playing = asyncio.create_task(audio_server.play(wav))
+        await _read_many(microphone, 10)
+        wake_ups = connection.mainloop_wake_ups
+        await _read_many(microphone, 100)
+        streaming = connection.mainloop_wake_ups - wake_ups
+        await playing
+        await microphone.close()
+    assert quiet <= 100 * 1.5, (quiet, streaming)  # a rest after each block: 200
+    assert streaming <= 100 * 3, (quiet, streaming)
+
+
 async def test_flush_drops_what_is_held_on_the_same_stream(audio_server: AudioServer) -> None:
     """The barge-in race of the player processes: nothing reopens, nothing of the cut-off
     answer plays after the flush, and what is written next plays."""

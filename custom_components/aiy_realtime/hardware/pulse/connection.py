@@ -339,6 +339,11 @@ class PulseConnection:
     def mainloop_steps(self) -> int:
         return self._mainloop.steps
 
+    @property
+    def mainloop_wake_ups(self) -> int:
+        """Times Home Assistant's loop ran this connection's main loop (what the tests count)."""
+        return self._mainloop.wake_ups
+
     def __enter__(self) -> PulseConnection:
         return self
 
