@@ -17,8 +17,9 @@ A step is `pa_mainloop_prepare` / `_poll` / `_dispatch`, never blocking:
 After a wake-up that found work the loop rests (`REST_SECONDS`): asyncio stops watching the
 server's socket and wakes the loop once the rest is over, so what the server sent meanwhile is read
 in one wake-up. A microphone's server may send a block every 2.5 ms, and on a slow machine a
-wake-up of Home Assistant's loop costs more than libpulse's work in it: the voice bench measured
-350 wake-ups a second without the rest. Calls into libpulse (a write) still step at once.
+wake-up of Home Assistant's loop costs more than libpulse's work in it: a microphone read into a
+speaker, 20 ms frames, woke the loop 10 times per frame without the rest and 2.9 times with it.
+Calls into libpulse (a write) still step at once.
 
 libpulse's callbacks (streams, context, requests) still run on Home Assistant's loop thread,
 inside a step. A call into libpulse made between steps (a write, a request) may have queued work
