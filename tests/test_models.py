@@ -14,6 +14,7 @@ from homeassistant.components.homeassistant.exposed_entities import async_expose
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir, llm
 from homeassistant.setup import async_setup_component
 
@@ -24,11 +25,13 @@ from custom_components.aiy_realtime.const import (
 )
 from custom_components.aiy_realtime.models import is_reasoning_model
 from custom_components.aiy_realtime.tool_guard import GuardedAPIInstance
+from tests.audio_server import AudioServer
 from tests.conftest import logged_problems
-from tests.helpers import agent, async_set_up_entry
+from tests.helpers import agent, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
 from tests.peer.script import Rule
 from tests.test_conversation import converse, speech
+from tests.voice_helpers import our_streams, satellite
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
 
@@ -174,6 +177,45 @@ async def test_a_refused_call_after_the_shutdown_gives_the_retired_reason(
         # Before the date a refusal is not the shutdown's: the server's own words.
         assert "does not exist or you do not have access" in speech(result)
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_voice_session_refused_for_its_retired_transcription_model_says_so(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Realtime model is current, the transcription model is past its date: the voice start
+    names the transcription model and its successor, not a generic failure."""
+    certificate = RTCCertificate.generateCertificate()
+    monkeypatch.setattr(RTCCertificate, "generateCertificate", classmethod(lambda cls: certificate))
+    await hass.config.async_set_time_zone("UTC")
+    openai_at_peer.shut_down = {"whisper-1"}
+    entry = await async_set_up_entry(
+        hass,
+        assistant(**{CONF_MODEL: "gpt-realtime-2.1", CONF_TRANSCRIPTION_MODEL: "whisper-1"}),
+        terminal(audio_server.server),
+    )
+
+    # The session waits on real timers (ICE, the sound server): only the date is frozen.
+    with (
+        freeze_time("2027-03-01 12:00:00+00:00", tick=True, real_asyncio=True),
+        pytest.raises(HomeAssistantError) as raised,
+    ):
+        await hass.services.async_call(
+            DOMAIN, "start_session", {"entity_id": satellite(hass)}, blocking=True
+        )
+
+    assert raised.value.translation_key == "retiring_model_transcription"
+    assert str(raised.value) == (
+        "AIY Realtime assistant transcribes with whisper-1, which OpenAI shut down on 2027-02-26."
+        " Switch it to gpt-live-transcribe or another current model: Settings → Repairs has the"
+        " fix"  # HA drops an exception message's final period
+    )
+    assert openai_at_peer.requests["calls"] == 1
+    assert openai_at_peer.active_calls == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert await our_streams(audio_server) == (0, 0)
 
 
 async def test_a_reasoning_model_gets_its_effort_and_parallel_tool_calls(
