@@ -274,9 +274,21 @@ async def test_the_model_ends_the_session_after_its_goodbye_played(
     assert said[-1] == "Goodbye, see you!"
 
 
-@pytest.mark.parametrize("voice_entry", [{"terminal": {"idle_timeout": 1}}], indirect=True)
+@pytest.mark.parametrize(
+    ("voice_entry", "server_timeout_ms"),
+    [
+        # Below the API's 5 s the terminal alone times the silence (and the call is not refused).
+        ({"terminal": {"idle_timeout": 1}}, None),
+        # Within the API's 5 to 30 s the server's `timeout_triggered` ends it.
+        ({"terminal": {"idle_timeout": 5}}, 5000),
+    ],
+    indirect=["voice_entry"],
+)
 async def test_a_silent_session_ends_after_its_idle_timeout(
-    hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    peer: LocalRealtimePeer,
+    server_timeout_ms: int | None,
 ) -> None:
     events = Events(hass)
     await start(hass, greeting="Say hello.")
@@ -284,7 +296,12 @@ async def test_a_silent_session_ends_after_its_idle_timeout(
     await until(lambda: bool(events.of(EVENT_SESSION_ENDED)))
 
     assert ended_reasons(events) == ["idle_timeout"]
-    assert peer.all_calls[-1].session["audio"]["input"]["turn_detection"]["idle_timeout_ms"] == 1000
+    detection = peer.all_calls[-1].session["audio"]["input"]["turn_detection"]
+    assert detection.get("idle_timeout_ms") == server_timeout_ms
+    timed_out = "input_audio_buffer.timeout_triggered" in [
+        e["type"] for e in peer.all_calls[-1].sent
+    ]
+    assert timed_out is (server_timeout_ms is not None)
     assert peer.active_calls == 0
 
 

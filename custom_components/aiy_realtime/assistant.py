@@ -28,6 +28,7 @@ from .realtime.config import (
     ReasoningEffort,
     SessionConfig,
     semantic_vad,
+    server_idle_timeout_ms,
     server_vad,
 )
 from .toolset import ToolSet
@@ -88,7 +89,9 @@ class Assistant:
         Without `answer` the model hears and transcribes, and speaks only when asked;
         `noise_reduction` says how far the microphone is from the speaker (None: off).
         """
-        idle_ms = int(idle_timeout * 1000) if idle_timeout else None
+        # Outside the API's range the call would be refused: the terminal's own timer
+        # (voice_session.py) then ends a silent session alone.
+        idle_ms = server_idle_timeout_ms(idle_timeout)
         detection = (
             semantic_vad(respond=answer)
             if self.turn_detection == "semantic_vad"

@@ -47,6 +47,12 @@ BACKEND_PULSEAUDIO: Final = "pulseaudio"
 BACKEND_ALSA: Final = "alsa"
 AUDIO_BACKENDS: Final = (BACKEND_PULSEAUDIO, BACKEND_ALSA)
 DEFAULT_IDLE_TIMEOUT: Final = 30
+MIN_IDLE_TIMEOUT: Final = 5
+MAX_IDLE_TIMEOUT: Final = 240
+"""Seconds of silence before a voice session ends. Below Home Assistant's chat session timeout
+(5 minutes, `chat_session.CONVERSATION_TIMEOUT`) with room to spare: a session that waited longer
+would find its chat session forgotten, and its next turn would start a second conversation id.
+Past the API's own limit (30 s) the terminal's timer alone ends the session."""
 DEFAULT_TERMINAL_NAME: Final = "Voice terminal"
 AUDIO_RATE: Final = 48000
 """Opus's own rate: the microphone and the speaker need no resampling on the way."""

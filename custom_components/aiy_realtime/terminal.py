@@ -36,6 +36,7 @@ from .const import (
     EVENT_TRANSCRIPT,
     ISSUE_AUDIO_UNAVAILABLE,
     LOGGER,
+    MAX_IDLE_TIMEOUT,
 )
 from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
 from .hardware.boards import BoardError
@@ -73,7 +74,11 @@ class TerminalSettings:
         return cls(
             assistant_id=options[CONF_ASSISTANT],
             backend=cls.backend_of(options),
-            idle_timeout=float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)),
+            # A terminal saved when the form allowed up to 600 s gets the longest that keeps
+            # one conversation id (MAX_IDLE_TIMEOUT).
+            idle_timeout=min(
+                float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)), MAX_IDLE_TIMEOUT
+            ),
             half_duplex=bool(options.get(CONF_HALF_DUPLEX, False)),
             echo_cancellation=bool(options.get(CONF_ECHO_CANCELLATION, True)),
             noise_reduction=noise if noise in ("near_field", "far_field") else None,

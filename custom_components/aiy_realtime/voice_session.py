@@ -24,7 +24,7 @@ from .conversations import RealtimeConversation
 from .instructions import split_prompt
 from .prompts import GOODBYE, TIME_IS_UP, say_exactly
 from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
-from .realtime.config import NoiseReduction
+from .realtime.config import NoiseReduction, server_idle_timeout_ms
 from .realtime.errors import RealtimeError, RealtimeSessionClosed
 from .realtime.lifecycle import GONE
 from .realtime.responses import Turn
@@ -518,15 +518,15 @@ class VoiceSession:
             timer.cancel()
 
     def _count_idle(self) -> None:
-        """Nobody speaks and nothing is said: after the idle timeout (and a grace, for the
-        server's own to come first) the session ends."""
+        """Nobody speaks and nothing is said: after the idle timeout the session ends. Where
+        the server times the silence too (`idle_timeout_ms`), a grace lets its timeout come
+        first."""
         session = self._session
         if session is not None and session.state is SessionState.LISTENING:
-            self._timer(
-                "idle",
-                self._setup.idle_timeout + IDLE_GRACE,
-                lambda: self._end_at_once(CloseReason.IDLE_TIMEOUT),
-            )
+            timeout = self._setup.idle_timeout
+            if server_idle_timeout_ms(timeout) is not None:
+                timeout += IDLE_GRACE
+            self._timer("idle", timeout, lambda: self._end_at_once(CloseReason.IDLE_TIMEOUT))
 
     def _end_at_once(self, reason: CloseReason) -> None:
         session = self._session

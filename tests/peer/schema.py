@@ -2,6 +2,8 @@
 
 The SDK's models accept unknown fields (pydantic `extra="allow"`), which would let beta names such
 as `modalities` or `temperature` through; here any field a model does not declare is a violation.
+The SDK's models also leave out the bounds OpenAI's OpenAPI document gives some fields
+(openai/openai-openapi, openapi.yaml); those are checked here as the API checks them.
 """
 
 from __future__ import annotations
@@ -57,8 +59,31 @@ def _validate(adapter: pydantic.TypeAdapter[Any], data: Any, what: str) -> Any:
     return model
 
 
+IDLE_TIMEOUT_MS_RANGE = (5000, 30000)
+"""server_vad's `idle_timeout_ms`: `minimum: 5000, maximum: 30000` in the OpenAPI document."""
+
+
+def _check_bounds(session: Any, what: str) -> None:
+    """Raise as the API refuses a value outside its documented range."""
+    if not isinstance(session, dict):
+        return
+    detection = ((session.get("audio") or {}).get("input") or {}).get("turn_detection") or {}
+    timeout = detection.get("idle_timeout_ms") if isinstance(detection, dict) else None
+    if timeout is None:
+        return
+    low, high = IDLE_TIMEOUT_MS_RANGE
+    if not low <= timeout <= high:
+        raise ProtocolViolation(
+            f"{what}: Invalid 'session.audio.input.turn_detection.idle_timeout_ms': expected a"
+            f" value between {low} and {high}, but got {timeout} instead."
+        )
+
+
 def validate_client_event(data: Any) -> Any:
-    return _validate(_CLIENT, data, f"client event {_type(data)}")
+    model = _validate(_CLIENT, data, f"client event {_type(data)}")
+    if _type(data) == "session.update":
+        _check_bounds(data.get("session"), "client event session.update")
+    return model
 
 
 def validate_server_event(data: Any) -> Any:
@@ -66,7 +91,9 @@ def validate_server_event(data: Any) -> Any:
 
 
 def validate_session_config(data: Any) -> Any:
-    return _validate(_SESSION, data, "session config")
+    model = _validate(_SESSION, data, "session config")
+    _check_bounds(data, "session config")
+    return model
 
 
 def _type(data: Any) -> str:

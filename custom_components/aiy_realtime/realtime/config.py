@@ -7,7 +7,7 @@ Only GA names and fields are ever built here (no `modalities`, `temperature`, to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from openai.types.realtime import (
     AudioTranscriptionParam,
@@ -134,6 +134,21 @@ class SessionConfig:
         return audio_output
 
 
+SERVER_IDLE_TIMEOUT_MS: Final = (5000, 30000)
+"""The range the API takes for server VAD's `idle_timeout_ms` (`minimum`/`maximum` in OpenAI's
+OpenAPI document; the SDK's types do not carry them). A call asking for more is refused."""
+
+
+def server_idle_timeout_ms(seconds: float | None) -> int | None:
+    """`seconds` as server VAD's `idle_timeout_ms`, or None where the API would refuse it (the
+    caller then times the silence itself)."""
+    if not seconds:
+        return None
+    low, high = SERVER_IDLE_TIMEOUT_MS
+    milliseconds = int(seconds * 1000)
+    return milliseconds if low <= milliseconds <= high else None
+
+
 def server_vad(
     threshold: float = 0.5,
     prefix_padding_ms: int = 300,
@@ -143,7 +158,11 @@ def server_vad(
     respond: bool = True,
 ) -> ServerVad:
     """Turn detection by voice activity; with `respond` the server creates (and interrupts)
-    responses, else it only commits what the user says."""
+    responses, else it only commits what the user says.
+
+    Raises ValueError for an `idle_timeout_ms` outside `SERVER_IDLE_TIMEOUT_MS`: the server would
+    refuse the whole call for it.
+    """
     detection: ServerVad = {
         "type": "server_vad",
         "threshold": threshold,
@@ -153,6 +172,9 @@ def server_vad(
         "interrupt_response": respond,
     }
     if idle_timeout_ms is not None:
+        low, high = SERVER_IDLE_TIMEOUT_MS
+        if not low <= idle_timeout_ms <= high:
+            raise ValueError(f"idle_timeout_ms {idle_timeout_ms} is outside {low} to {high}")
         detection["idle_timeout_ms"] = idle_timeout_ms
     return detection
 
