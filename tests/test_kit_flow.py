@@ -96,6 +96,58 @@ async def finish_on(hass: HomeAssistant, result: dict[str, Any], audio_server: A
     )
 
 
+async def test_no_kit_asks_nothing_of_a_kit(
+    hass: HomeAssistant, entry: MockConfigEntry, audio_server: AudioServer
+) -> None:
+    result = await to_kit_step(hass, entry)
+    assert fields(result) == ["board"]  # no pins, pigpiod, long press or LED before a kit
+
+    result = await submit(hass, result, {"board": "none"})
+
+    result = await finish_on(hass, result, audio_server)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    (added,) = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_TERMINAL]
+    # Saved as the single kit step saved a terminal without a kit.
+    assert {key: added.data.get(key) for key in KIT_KEYS} == {
+        "board": "none",
+        "pins": "local",
+        "pigpio_host": None,
+        "pigpio_port": 8888,
+        "long_press": "end_session",
+        "led_idle": "off",
+    }
+    registry = er.async_get(hass)
+    assert registry.async_get_entity_id("event", DOMAIN, f"{added.subentry_id}_button") is None
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_kit_on_this_machine_asks_no_pigpiod(
+    hass: HomeAssistant, entry: MockConfigEntry, kit_pins: MockFactory, audio_server: AudioServer
+) -> None:
+    result = await to_kit_step(hass, entry)
+
+    result = await submit(hass, result, {"board": "voice_hat"})
+
+    assert result["step_id"] == "kit_pins"
+    assert fields(result) == ["pins", "long_press", "led_idle"]
+    assert suggested(result, "pins") == "local"
+    result = await submit(hass, result, {**KIT, "long_press": "event_only", "led_idle": "ready"})
+    result = await finish_on(hass, result, audio_server)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    (added,) = [s for s in entry.subentries.values() if s.subentry_type == SUBENTRY_TERMINAL]
+    assert {key: added.data.get(key) for key in KIT_KEYS} == {
+        "board": "voice_hat",
+        "pins": "local",
+        "pigpio_host": None,
+        "pigpio_port": 8888,
+        "long_press": "event_only",
+        "led_idle": "ready",
+    }
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
 async def test_a_voice_hat_fills_in_its_sound_card(
     hass: HomeAssistant,
     entry: MockConfigEntry,
@@ -254,3 +306,60 @@ async def test_removing_the_kit_removes_its_entities(
     assert [registry.async_get(entity_id) for entity_id in kit_entities] == [None, None]
     assert reserved(kit_pins) == []  # the old kit's pins went with it
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_starts_each_kit_step_from_the_terminal_s_kit(
+    hass: HomeAssistant,
+    peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    monkeypatch: pytest.MonkeyPatch,
+    socket_enabled: None,
+) -> None:
+    FakePiGPIOFactory.made = []
+    monkeypatch.setattr(pins, "remote_factory_class", lambda: FakePiGPIOFactory)
+    with socket.create_server(("127.0.0.1", 0)) as pigpiod:
+        port = pigpiod.getsockname()[1]
+        kit = {
+            "board": "voice_bonnet",
+            "pins": "remote",
+            "pigpio_host": "127.0.0.1",
+            "pigpio_port": port,
+            "long_press": "event_only",
+            "led_idle": "ready",
+        }
+        entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server, **kit))
+
+        result = await entry.start_subentry_reconfigure_flow(hass, TERMINAL_ID)
+        result = await submit(
+            hass,
+            result,
+            {
+                "assistant": ASSISTANT_ID,
+                "audio_backend": "pulseaudio",
+                "idle_timeout": 60,
+                "half_duplex": False,
+            },
+        )
+        assert result["step_id"] == "kit"
+        assert suggested(result, "board") == "voice_bonnet"
+        result = await submit(hass, result, {"board": "voice_bonnet"})
+        assert result["step_id"] == "kit_pins"
+        assert [suggested(result, key) for key in ("pins", "long_press", "led_idle")] == [
+            "remote",
+            "event_only",
+            "ready",
+        ]
+        result = await submit(
+            hass, result, {"pins": "remote", "long_press": "event_only", "led_idle": "ready"}
+        )
+        assert result["step_id"] == "kit_remote"
+        assert suggested(result, "pigpio_host") == "127.0.0.1"
+        assert suggested(result, "pigpio_port") == port
+        result = await submit(hass, result, {"pigpio_host": "127.0.0.1", "pigpio_port": port})
+        result = await finish_on(hass, result, audio_server)
+
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+        data = entry.subentries[TERMINAL_ID].data
+        assert {key: data.get(key) for key in KIT_KEYS} == kit
+        await hass.config_entries.async_unload(entry.entry_id)
