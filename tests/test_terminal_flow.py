@@ -95,7 +95,7 @@ async def without_kit(hass: HomeAssistant, result: dict[str, object]) -> dict[st
     assert result["step_id"] == "kit"
     return await hass.config_entries.subentries.async_configure(  # type: ignore[return-value]
         result["flow_id"],  # type: ignore[arg-type]
-        {"board": "none", "pins": "local", "long_press": "end_session", "led_idle": "off"},
+        {"board": "none"},
     )
 
 

@@ -1,8 +1,14 @@
-"""The kit steps of a voice terminal's form: which AIY board (or custom pins, or none), where its
-pins are (this machine, or a Pi running pigpiod), what a long press does and how the LED rests.
+"""The kit steps of a voice terminal's form: which AIY board (or custom pins, or none), then for
+a kit only, where its pins are (this machine, or a Pi running pigpiod), what a long press does
+and how the LED rests, and for a Pi running pigpiod only, its address.
+
+Home Assistant's forms cannot hide a field by what another says, so each answer that makes
+fields pointless is its own step: `kit` (the board) leads to `custom_pins` (a home-made kit's
+GPIO), `kit_pins` (where, long press, LED) and `kit_remote` (pigpiod's host and port), each only
+where it applies. What is saved is the same as when one step asked it all.
 
 The choice is checked before it is saved: pins that make no board, a pigpiod that does not
-answer, a machine without GPIO are said in the form, with what to check.
+answer, a machine without GPIO are said on the step that asks what is wrong, with what to check.
 """
 
 from __future__ import annotations
@@ -64,35 +70,25 @@ class KitSteps(ConfigSubentryFlow):
         raise NotImplementedError
 
     async def async_step_kit(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
-        """The board, where its pins are, the button's long press, the LED at rest."""
-        errors: dict[str, str] = {}
-        problem = ""
+        """Which kit, if any. Only the choice: a form cannot hide fields, so each kit's details
+        are the next steps' and a terminal without a kit goes straight on to its sound."""
         if user_input is not None:
             self.options.update(user_input)
-            if not user_input.get(CONF_PIGPIO_HOST):
-                self.options.pop(CONF_PIGPIO_HOST, None)
+            if self.options[CONF_BOARD] == BoardId.NONE:
+                return await self._after_kit()
             if self.options[CONF_BOARD] == BoardId.CUSTOM:
                 return await self.async_step_custom_pins()
-            errors, problem = await self._check_kit()
-            if not errors:
-                return await self._after_kit()
+            return await self.async_step_kit_pins()
+        # Saved whatever the kit, as the single kit step saved them: a terminal keeps the keys
+        # it always had, and one changed back to a kit starts from what it had before.
         for key, value in KIT_DEFAULTS.items():
             self.options.setdefault(key, value)
-        fields = {
-            probatio.Required(CONF_BOARD): select(BOARD_CHOICES, CONF_BOARD),
-            probatio.Required(CONF_PINS): select(PIN_LOCATIONS, CONF_PINS),
-            probatio.Optional(CONF_PIGPIO_HOST): TextSelector(),
-            probatio.Optional(CONF_PIGPIO_PORT): NumberSelector(
-                NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
-            ),
-            probatio.Required(CONF_LONG_PRESS): select(LONG_PRESS_ACTIONS, CONF_LONG_PRESS),
-            probatio.Required(CONF_LED_IDLE): select(LED_IDLE_CHOICES, CONF_LED_IDLE),
-        }
         return self.async_show_form(
             step_id="kit",
-            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
-            errors=errors,
-            description_placeholders={"problem": problem},
+            data_schema=self.add_suggested_values_to_schema(
+                probatio.Schema({probatio.Required(CONF_BOARD): select(BOARD_CHOICES, CONF_BOARD)}),
+                self.options,
+            ),
         )
 
     async def async_step_custom_pins(
@@ -105,9 +101,11 @@ class KitSteps(ConfigSubentryFlow):
             for key in (CONF_BUTTON_PIN, CONF_LED_PIN, CONF_AMP_PIN):
                 value = user_input.get(key)
                 self.options[key] = None if value is None else int(value)
-            errors, problem = await self._check_kit()
+            # Only whether the pins make a board: where they are is asked next, and checked
+            # on the step that asks it.
+            errors, problem = _board_problem(self.options)
             if not errors:
-                return await self._after_kit()
+                return await self.async_step_kit_pins()
         elif CONF_BUTTON_PIN not in self.options:
             self.options.update(
                 {
@@ -128,10 +126,64 @@ class KitSteps(ConfigSubentryFlow):
             description_placeholders={"problem": problem},
         )
 
+    async def async_step_kit_pins(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Where the kit's pins are, the button's long press, the LED at rest."""
+        errors: dict[str, str] = {}
+        problem = ""
+        if user_input is not None:
+            self.options.update(user_input)
+            if self.options[CONF_PINS] == PINS_REMOTE:
+                return await self.async_step_kit_remote()
+            # A kit on this machine has no pigpiod: an address kept from a remote kit would be
+            # saved for nothing (the single kit step dropped it too, once its field was empty).
+            self.options.pop(CONF_PIGPIO_HOST, None)
+            errors, problem = await self._check_kit()
+            if not errors:
+                return await self._after_kit()
+        fields = {
+            probatio.Required(CONF_PINS): select(PIN_LOCATIONS, CONF_PINS),
+            probatio.Required(CONF_LONG_PRESS): select(LONG_PRESS_ACTIONS, CONF_LONG_PRESS),
+            probatio.Required(CONF_LED_IDLE): select(LED_IDLE_CHOICES, CONF_LED_IDLE),
+        }
+        return self.async_show_form(
+            step_id="kit_pins",
+            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), self.options),
+            errors=errors,
+            description_placeholders={"problem": problem},
+        )
+
+    async def async_step_kit_remote(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """The Raspberry Pi whose pigpiod gives Home Assistant the kit's pins."""
+        errors: dict[str, str] = {}
+        problem = ""
+        if user_input is not None:
+            self.options[CONF_PIGPIO_HOST] = str(user_input.get(CONF_PIGPIO_HOST) or "").strip()
+            # The number field gives a float; the port is saved as the whole number it is.
+            port = user_input.get(CONF_PIGPIO_PORT)
+            self.options[CONF_PIGPIO_PORT] = DEFAULT_PIGPIO_PORT if port is None else int(port)
+            errors, problem = await self._check_kit()
+            if not errors:
+                return await self._after_kit()
+        fields = {
+            probatio.Required(CONF_PIGPIO_HOST): TextSelector(),
+            probatio.Optional(CONF_PIGPIO_PORT): NumberSelector(
+                NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
+            ),
+        }
+        suggested = {k: v for k, v in self.options.items() if v}
+        return self.async_show_form(
+            step_id="kit_remote",
+            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), suggested),
+            errors=errors,
+            description_placeholders={"problem": problem},
+        )
+
     async def _check_kit(self) -> tuple[dict[str, str], str]:
         """The form's errors and what went wrong ({} and "" when the kit can be used)."""
-        if self.options.get(CONF_BOARD, BoardId.NONE) == BoardId.NONE:
-            return {}, ""
         if self.options.get(CONF_PINS) == PINS_REMOTE and not self.options.get(CONF_PIGPIO_HOST):
             return {CONF_PIGPIO_HOST: "host_needed"}, ""
         try:
@@ -155,3 +207,12 @@ class KitSteps(ConfigSubentryFlow):
             return None
         location = location_of(self.options)
         return f"tcp:{location.host}" if isinstance(location, RemotePins) else None
+
+
+def _board_problem(options: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """Whether the options' pins make a board: the form's errors and what is wrong."""
+    try:
+        KitSettings.from_options(options)
+    except BoardError as err:
+        return {"base": f"board_{err.reason}"}, err.detail
+    return {}, ""
