@@ -8,14 +8,11 @@ from dataclasses import dataclass
 from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
 
 from . import AiyRealtimeConfigEntry
 from .assistant import Assistant
 from .bridge import ChatBridge, TurnFailed, TurnProgress
 from .const import (
-    BILLING_URL,
-    DOMAIN,
     ISSUE_INSUFFICIENT_QUOTA,
     LOGGER,
     MAX_TOOL_ROUNDS,
@@ -23,6 +20,12 @@ from .const import (
 )
 from .conversations import ConversationSessions, SessionKey, SessionsClosed, TurnState, current_turn
 from .instructions import split_prompt
+from .openai_problems import (
+    TurnProblem,
+    async_answered,
+    async_create_quota_issue,
+    problem_of_code,
+)
 from .realtime.config import SessionConfig
 from .realtime.errors import (
     RealtimeAuthError,
@@ -36,9 +39,6 @@ from .realtime.session import CloseReason
 from .retirements import retired_error
 from .toolset import ToolSet
 from .usage import UsageMeter
-
-QUOTA_CODES = frozenset({"insufficient_quota"})
-RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error"})
 
 
 class AgentError(Exception):
@@ -140,7 +140,7 @@ class RealtimeAgent:
                 current_turn.reset(token)
             if plan.state.end_requested:
                 await plan.sessions.async_close(plan.key, CloseReason.MODEL_ENDED)
-        ir.async_delete_issue(self.hass, DOMAIN, ISSUE_INSUFFICIENT_QUOTA)
+        async_answered(self.hass)
         return Outcome(finished=finished, ended=plan.state.end_requested)
 
     async def _attempt(
@@ -220,22 +220,12 @@ class RealtimeAgent:
             return AgentError("unreachable")
         if status in ("incomplete", "cancelled"):
             return AgentError("response_unfinished", reason=str(err))
-        if err.code in QUOTA_CODES or err.code in RATE_LIMIT_CODES:
-            return self._limit_error(quota=err.code in QUOTA_CODES)
+        if (problem := problem_of_code(err.code)) in (TurnProblem.QUOTA, TurnProblem.RATE_LIMITED):
+            return self._limit_error(quota=problem is TurnProblem.QUOTA)
         return AgentError("response_failed", message=str(err))
 
     def _limit_error(self, *, quota: bool) -> AgentError:
         if not quota:
             return AgentError("rate_limited")
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            ISSUE_INSUFFICIENT_QUOTA,
-            is_fixable=False,
-            is_persistent=False,
-            learn_more_url=BILLING_URL,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_INSUFFICIENT_QUOTA,
-            translation_placeholders={"billing_url": BILLING_URL},
-        )
+        async_create_quota_issue(self.hass)
         return AgentError(ISSUE_INSUFFICIENT_QUOTA)

@@ -158,6 +158,7 @@ class SessionStateSensor(TerminalEntity, SensorEntity):
         session = self.terminal.session
         return {
             "last_end_reason": self.terminal.last_end_reason,
+            "last_error": self.terminal.last_error,
             "conversation_id": session.conversation_id if session is not None else None,
         }
 

@@ -41,9 +41,10 @@ from .const import (
 from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
 from .hardware.boards import BoardError
 from .hardware.terminal_sound import TerminalSound
+from .openai_problems import TurnProblem, async_create_quota_issue
 from .realtime.audio import AudioSink, PcmReader
 from .realtime.config import NoiseReduction
-from .realtime.errors import RealtimeAuthError, RealtimeBadRequestError
+from .realtime.errors import RealtimeAuthError, RealtimeBadRequestError, RealtimeRateLimitError
 from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
 from .retirements import retired_error
@@ -136,6 +137,8 @@ class VoiceTerminal:
         self.settings = TerminalSettings.from_options(subentry.data)
         self.state = VoiceState.IDLE
         self.last_end_reason: str | None = None
+        self.last_error: str | None = None
+        """The last turn OpenAI refused, why (a `TurnProblem`); None until one is."""
         self.device_id: str | None = None
         self.session: VoiceSession | None = None
         self._starting: asyncio.Lock = asyncio.Lock()
@@ -307,6 +310,9 @@ class VoiceTerminal:
         LOGGER.warning("A voice session of %s did not start: %s", self.subentry.title, err)
         if isinstance(err, RealtimeAuthError) or isinstance(err.__cause__, RealtimeAuthError):
             self.entry.async_start_reauth(self.hass)
+        limited = err if isinstance(err, RealtimeRateLimitError) else err.__cause__
+        if isinstance(limited, RealtimeRateLimitError) and limited.quota:
+            async_create_quota_issue(self.hass)  # as a typed turn would
         refused = err if isinstance(err, RealtimeBadRequestError) else err.__cause__
         assistant = self.entry.subentries.get(self.settings.assistant_id)
         # OpenAI refuses a shut-down model like any unknown one: the date tells them apart.
@@ -380,6 +386,22 @@ class VoiceTerminal:
 
     def on_state(self, state: VoiceState) -> None:
         self.state = state
+        self._changed()
+
+    def on_problem(self, problem: TurnProblem, detail: str) -> None:
+        """Said where the user looks: the log, the state sensor, the repair or reauth the text
+        path raises for the same refusal."""
+        LOGGER.warning(
+            "A voice turn on %s got no answer from OpenAI (%s): %s",
+            self.subentry.title,
+            problem.value,
+            detail,
+        )
+        self.last_error = problem.value
+        if problem is TurnProblem.QUOTA:
+            async_create_quota_issue(self.hass)
+        elif problem is TurnProblem.AUTH:
+            self.entry.async_start_reauth(self.hass)
         self._changed()
 
     def on_transcript(self, role: str, text: str) -> None:

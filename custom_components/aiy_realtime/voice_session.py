@@ -22,6 +22,7 @@ from .chat_sessions import async_get_chat_session
 from .const import DOMAIN, MAX_TOOL_ROUNDS
 from .conversations import RealtimeConversation
 from .instructions import split_prompt
+from .openai_problems import TurnProblem
 from .prompts import GOODBYE, TIME_IS_UP, say_exactly
 from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
 from .realtime.config import NoiseReduction, server_idle_timeout_ms
@@ -97,6 +98,9 @@ class VoiceListener(Protocol):
     def on_state(self, state: VoiceState) -> None: ...
 
     def on_transcript(self, role: str, text: str) -> None: ...
+
+    def on_problem(self, problem: TurnProblem, detail: str) -> None:
+        """OpenAI gave a turn no answer; `detail` is the server's words."""
 
 
 class VoiceSessionEnded(Exception):
@@ -309,6 +313,7 @@ class VoiceSession:
                 conversation_id=chat.conversation_id,
                 provide_llm_data=self._provide_llm_data,
                 on_transcript=self._listener.on_transcript,
+                on_failed=self._turn_failed,
             )
             bridge.spoken = self._turns.spoken
             bridge.tell(chat_log, context)
@@ -434,6 +439,20 @@ class VoiceSession:
                 turns.server_turn(event.data)
             case "input_timeout":
                 self._end_at_once(CloseReason.IDLE_TIMEOUT)
+
+    def _turn_failed(self, problem: TurnProblem, detail: str) -> None:
+        """A turn OpenAI refused. Told to the user: the LED blinks its error and the state
+        sensor names it; a problem every later turn would have too ends the session."""
+        self._listener.on_problem(problem, detail)
+        session = self._session
+        if session is None or (now := _STATES.get(session.state)) is None:
+            return  # the session is ending anyway
+        # The error's three blinks play to their end before the state after it shows.
+        self._listener.on_state(VoiceState.ERROR)
+        if problem.lasting:
+            self._end_at_once(CloseReason.ERROR)
+        else:
+            self._listener.on_state(now)
 
     def _on_state(self, state: SessionState) -> None:
         if state is SessionState.CLOSED:

@@ -16,7 +16,8 @@ from homeassistant.core import HomeAssistant
 from .bridge import ChatBridge, TurnFailed, TurnProgress
 from .chat_sessions import async_get_chat_session
 from .conversations import TurnState, current_turn
-from .realtime.errors import RealtimeError
+from .openai_problems import TurnProblem, async_answered, problem_of_code, problem_of_error
+from .realtime.errors import RealtimeError, RealtimeSessionClosed
 from .realtime.responses import ResponseResult, Turn
 from .realtime.session import RealtimeSession
 
@@ -58,6 +59,7 @@ class VoiceTurns:
         conversation_id: str,
         provide_llm_data: Callable[[conversation.ChatLog], Awaitable[None]],
         on_transcript: Transcribed,
+        on_failed: Callable[[TurnProblem, str], None],
     ) -> None:
         self.hass = hass
         self.session = session
@@ -65,6 +67,7 @@ class VoiceTurns:
         self.conversation_id = conversation_id
         self._provide_llm_data = provide_llm_data
         self._on_transcript = on_transcript
+        self._on_failed = on_failed
         self._queue: asyncio.Queue[_Answer | _LateWords | None] = asyncio.Queue()
         self._committed: list[str] = []
         self._words: dict[str, asyncio.Future[str | None]] = {}
@@ -171,10 +174,18 @@ class VoiceTurns:
             try:
                 await self.bridge.answer(work.turn, chat_log, TurnProgress())
             except TurnFailed as err:
-                # Spoken over before a word played, or the model failed: the session goes on.
-                _LOGGER.debug("a voice turn ended without an answer: %s", err)
+                if err.result.status == "failed":
+                    # OpenAI's refusal (quota, rate limit, its own error): the user must hear
+                    # of it, or they wait for an answer that never comes.
+                    self._on_failed(problem_of_code(err.code), str(err))
+                else:  # spoken over, cut off, or the session closing: nothing went wrong
+                    _LOGGER.debug("a voice turn ended without an answer: %s", err)
+            except RealtimeSessionClosed as err:
+                _LOGGER.debug("a voice turn ended with its session: %s", err)
             except RealtimeError as err:
-                _LOGGER.debug("a voice turn could not be answered: %s", err)
+                self._on_failed(problem_of_error(err), str(err))
+            else:
+                async_answered(self.hass)
             finally:
                 current_turn.reset(token)
 
