@@ -231,6 +231,20 @@ class VoiceTerminal:
             LOGGER.warning("The greeting of %s does not render: %s", subentry.title, err)
             return greeting
 
+    async def async_start_session(
+        self, instructions: str | None = None, greeting: str | None = None
+    ) -> VoiceSession:
+        """What the start_session action and the Start conversation button do: a session with
+        `instructions` (blank: none), whose first words are `greeting` (None: the assistant's
+        own greeting, blank: none)."""
+        first_words = self.greeting() if greeting is None else greeting
+        return await self.async_start(
+            VoiceRequest(
+                instructions=(instructions or "").strip() or None,
+                first_words=first_words.strip() or None,
+            )
+        )
+
     async def async_start(self, request: VoiceRequest) -> VoiceSession:
         """Start a session (one at a time); raises HomeAssistantError with a translated reason.
 
