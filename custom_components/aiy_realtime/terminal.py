@@ -399,7 +399,17 @@ class VoiceTerminal:
             listener(role, text)
 
     def _event_data(self) -> dict[str, Any]:
-        return {"terminal_id": self.terminal_id, "device_id": self.device_id}
+        # The satellite's entity id lets the logbook list an event under the terminal's entity
+        # (it filters events by their data's entity_id, and by device_id for the device page).
+        # Looked up at each event, so a renamed entity id is the one named.
+        entity_id = er.async_get(self.hass).async_get_entity_id(
+            "assist_satellite", DOMAIN, self.terminal_id
+        )
+        return {
+            "terminal_id": self.terminal_id,
+            "device_id": self.device_id,
+            "entity_id": entity_id,
+        }
 
     def _setup(self) -> VoiceSetup:
         data = self.entry.runtime_data
