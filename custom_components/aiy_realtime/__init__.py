@@ -36,6 +36,7 @@ from .usage import UsageMeter
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS: list[Platform] = [
     Platform.ASSIST_SATELLITE,
+    Platform.BUTTON,
     Platform.CONVERSATION,
     Platform.EVENT,
     Platform.LIGHT,

@@ -163,13 +163,7 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         self, instructions: str | None = None, greeting: str | None = None
     ) -> None:
         """Start a voice session; `greeting` None: the assistant's own, empty: none."""
-        first_words = self.terminal.greeting() if greeting is None else greeting
-        await self.terminal.async_start(
-            VoiceRequest(
-                instructions=(instructions or "").strip() or None,
-                first_words=first_words.strip() or None,
-            )
-        )
+        await self.terminal.async_start_session(instructions, greeting)
 
     async def async_end_session(self, graceful: bool = True) -> None:
         """End the running session, if any: after a goodbye, or at once."""

@@ -239,6 +239,20 @@ class VoiceTerminal:
             LOGGER.warning("The greeting of %s does not render: %s", subentry.title, err)
             return greeting
 
+    async def async_start_session(
+        self, instructions: str | None = None, greeting: str | None = None
+    ) -> VoiceSession:
+        """What the start_session action and the Start conversation button do: a session with
+        `instructions` (blank: none), whose first words are `greeting` (None: the assistant's
+        own greeting, blank: none)."""
+        first_words = self.greeting() if greeting is None else greeting
+        return await self.async_start(
+            VoiceRequest(
+                instructions=(instructions or "").strip() or None,
+                first_words=first_words.strip() or None,
+            )
+        )
+
     async def async_start(self, request: VoiceRequest) -> VoiceSession:
         """Start a session (one at a time); raises HomeAssistantError with a translated reason.
 
@@ -412,7 +426,17 @@ class VoiceTerminal:
             listener(role, text)
 
     def _event_data(self) -> dict[str, Any]:
-        return {"terminal_id": self.terminal_id, "device_id": self.device_id}
+        # The satellite's entity id lets the logbook list an event under the terminal's entity
+        # (it filters events by their data's entity_id, and by device_id for the device page).
+        # Looked up at each event, so a renamed entity id is the one named.
+        entity_id = er.async_get(self.hass).async_get_entity_id(
+            "assist_satellite", DOMAIN, self.terminal_id
+        )
+        return {
+            "terminal_id": self.terminal_id,
+            "device_id": self.device_id,
+            "entity_id": entity_id,
+        }
 
     def _setup(self) -> VoiceSetup:
         data = self.entry.runtime_data
