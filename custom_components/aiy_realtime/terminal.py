@@ -49,7 +49,14 @@ from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
 from .retirements import retired_error
 from .terminal_kit import KitSettings, TerminalKit
-from .voice_session import VoiceRequest, VoiceSession, VoiceSessionEnded, VoiceSetup, VoiceState
+from .voice_session import (
+    Said,
+    VoiceRequest,
+    VoiceSession,
+    VoiceSessionEnded,
+    VoiceSetup,
+    VoiceState,
+)
 
 if TYPE_CHECKING:
     from . import AiyRealtimeConfigEntry
@@ -370,20 +377,31 @@ class VoiceTerminal:
 
     async def async_say(self, text: str) -> None:
         """Say `text` in the running session, or in a short session of its own (also when the
-        running one is ending: after it has ended)."""
+        running one is ending: after it has ended). Raises HomeAssistantError when it was cut
+        off before its end: an automation must not take it as heard."""
         async with self._starting:  # a session still connecting is one to say it in
             session = self.session
+        said = Said.NOT_TAKEN
         if session is not None:
-            if await session.say(text):
-                return
-            await asyncio.shield(session.ended)
-            await self._told_ended()
-        session = await self.async_start(VoiceRequest())
-        try:
-            await session.say(text)
-        finally:
-            await session.end(graceful=False)
-            await self._told_ended()
+            said = await session.say(text)
+            if said is Said.NOT_TAKEN:
+                await asyncio.shield(session.ended)
+                await self._told_ended()
+        if said is Said.NOT_TAKEN:
+            # Its own session only listens (and not while it speaks): a television or a
+            # passer-by cannot cut the announcement off, nor start a turn with tools.
+            session = await self.async_start(VoiceRequest(listen_only=True))
+            try:
+                said = await session.say(text)
+            finally:
+                await session.end(graceful=False)
+                await self._told_ended()
+        if said is not Said.PLAYED:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="announcement_cut_off",
+                translation_placeholders={"terminal": self.subentry.title},
+            )
 
     async def async_close(self) -> None:
         """The entry unloads: end at once, devices, echo canceller and pins released."""

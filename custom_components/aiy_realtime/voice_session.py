@@ -103,6 +103,16 @@ class VoiceListener(Protocol):
         """OpenAI gave a turn no answer; `detail` is the server's words."""
 
 
+class Said(StrEnum):
+    """What became of words a session was asked to say."""
+
+    PLAYED = "played"
+    CUT_OFF = "cut_off"
+    """Begun, not finished: spoken over, or the session ended."""
+    NOT_TAKEN = "not_taken"
+    """The session was ending: nothing was said."""
+
+
 class VoiceSessionEnded(Exception):
     """The session was ended before it had started."""
 
@@ -116,7 +126,8 @@ class VoiceRequest:
     first_words: str | None = None
     """Instructions for the first response: the greeting, or what to say exactly."""
     listen_only: bool = False
-    """Hear and transcribe the user, never answer by itself (a question an automation asks)."""
+    """Hear and transcribe the user, never answer by itself (a question an automation asks, an
+    announcement): the microphone is muted while the session speaks, so nobody cuts it off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,16 +363,23 @@ class VoiceSession:
         turns.asked(turn)
         return turn
 
-    async def say(self, text: str) -> bool:
-        """Say `text` word for word; True once it has played, False if the session could not
-        take it (it is ending)."""
+    async def say(self, text: str) -> Said:
+        """Say `text` word for word; returns once it has played (or was cut off), or at once
+        when the session cannot take it (it is ending)."""
         if not self.accepting:
-            return False
+            return Said.NOT_TAKEN
+        turn = self.speak(say_exactly(text))
         try:
-            await self._played(self.speak(say_exactly(text)))
+            await self._played(turn)
+            result = await turn.result()
         except RealtimeError:
-            return False
-        return True
+            return Said.NOT_TAKEN
+        session = self._session
+        # Generated in full is not heard in full: the audio plays on after response.done.
+        cut = session is not None and any(
+            session.playback.cut_off(response.response_id) for response in result.responses
+        )
+        return Said.PLAYED if result.status == "completed" and not cut else Said.CUT_OFF
 
     async def first_words_played(self) -> float:
         """Wait until the first words (a greeting, a question) have played; when that was."""

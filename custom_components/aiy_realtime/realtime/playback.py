@@ -72,6 +72,12 @@ class Playback:
             return None
         return (span.ended if span.ended is not None else time.monotonic()) - span.started
 
+    def cut_off(self, response_id: str) -> bool:
+        """Whether the response's audio started and was cleared before its end (a barge-in,
+        the session ending)."""
+        span = self._spans.get(response_id)
+        return span is not None and span.ended is not None and not span.whole
+
     def heard(self, response_id: str, text: str) -> str:
         """The part of `text` that was played: all of it when it played to its end (the speech
         rate is learned from it then), else up to a word, with an ellipsis."""
