@@ -25,7 +25,7 @@ from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
 from custom_components.aiy_realtime.hardware import pins
 from custom_components.aiy_realtime.hardware.led import KTD202X_REGISTERS
 from custom_components.aiy_realtime.prompts import GOODBYE
-from custom_components.aiy_realtime.voice_session import VoiceState
+from custom_components.aiy_realtime.terminal_states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
 from tests.hardware.fakes import FakePiGPIOFactory
 from tests.hardware.led_patterns import between, identify, record, wait_for

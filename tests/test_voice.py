@@ -191,7 +191,7 @@ async def test_speaking_over_an_answer(
 ) -> None:
     """Full duplex: the answer stops on the server's word, and the log keeps what was heard.
     Half duplex: the microphone is deaf while the assistant speaks, so nothing interrupts."""
-    from custom_components.aiy_realtime.voice_session import VoiceState
+    from custom_components.aiy_realtime.terminal_states import VoiceState
 
     events = Events(hass)
     peer.script.rules.append(Rule("story", say=STORY))
@@ -308,7 +308,7 @@ async def test_a_silent_session_ends_after_its_idle_timeout(
 async def test_an_expired_session_ends_cleanly(
     hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
 ) -> None:
-    from custom_components.aiy_realtime.voice_session import VoiceState
+    from custom_components.aiy_realtime.terminal_states import VoiceState
 
     events = Events(hass)
     await start(hass)
@@ -389,7 +389,7 @@ async def test_start_conversation_speaks_first_then_listens(
     audio_server: AudioServer,
     tmp_path: Path,
 ) -> None:
-    from custom_components.aiy_realtime.voice_session import VoiceState
+    from custom_components.aiy_realtime.terminal_states import VoiceState
 
     peer.script.rules.append(
         Rule("yes", tool="HassTurnOn", arguments={"name": "Kitchen light"}, then="Done.")
@@ -756,7 +756,7 @@ async def echo(audio_server: AudioServer) -> AsyncGenerator[None]:
 async def test_half_duplex_does_not_hear_its_own_voice(
     hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer, echo: None
 ) -> None:
-    from custom_components.aiy_realtime.voice_session import VoiceState
+    from custom_components.aiy_realtime.terminal_states import VoiceState
 
     events = Events(hass)
     await start(hass, greeting=STORY)
@@ -902,7 +902,7 @@ async def test_ending_at_once_keeps_what_was_said_in_the_log(
     tmp_path: Path,
 ) -> None:
     """The user's words and what they heard of the answer stay in the conversation's log."""
-    from custom_components.aiy_realtime.voice_session import VoiceState
+    from custom_components.aiy_realtime.terminal_states import VoiceState
 
     peer.script.rules.append(Rule("story", say=STORY))
     peer.script.hears.append("Tell me a story")

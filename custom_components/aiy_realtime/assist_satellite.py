@@ -16,7 +16,6 @@ from homeassistant.components.assist_satellite import (
     AssistSatelliteEntityFeature,
     SatelliteBusyError,
 )
-from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -26,20 +25,12 @@ from .const import DOMAIN
 from .entity import TerminalEntity
 from .prompts import say_exactly, you_asked
 from .terminal import VoiceTerminal
-from .voice_session import VoiceRequest, VoiceState
+from .terminal_states import SHOWN
+from .voice_session import VoiceRequest
 
 PARALLEL_UPDATES = 0
 ANSWER_WAIT = 60.0
 """Seconds a question waits for the user's answer."""
-
-_STATES = {
-    VoiceState.IDLE: AssistSatelliteState.IDLE,
-    VoiceState.CONNECTING: AssistSatelliteState.PROCESSING,
-    VoiceState.LISTENING: AssistSatelliteState.LISTENING,
-    VoiceState.THINKING: AssistSatelliteState.PROCESSING,
-    VoiceState.SPEAKING: AssistSatelliteState.RESPONDING,
-    VoiceState.ERROR: AssistSatelliteState.IDLE,
-}
 
 
 async def async_setup_entry(
@@ -69,7 +60,7 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
     @callback
     @override
     def _on_terminal_changed(self) -> None:
-        self._set_state(_STATES[self.terminal.state])
+        self._set_state(SHOWN[self.terminal.state].satellite)
         super()._on_terminal_changed()
 
     @override

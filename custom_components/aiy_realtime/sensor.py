@@ -24,8 +24,8 @@ from .entity import AiyRealtimeEntity, TerminalEntity
 from .hardware.terminal_sound import ECHO_STATES
 from .realtime.responses import Usage
 from .terminal import VoiceTerminal
+from .terminal_states import VoiceState
 from .usage import UsageMeter
-from .voice_session import VoiceState
 
 PARALLEL_UPDATES = 0
 TOKENS = "tokens"

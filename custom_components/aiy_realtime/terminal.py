@@ -49,13 +49,13 @@ from .realtime.session import CloseReason
 from .realtime.signaling import UnifiedSignaling
 from .retirements import retired_error
 from .terminal_kit import KitSettings, TerminalKit
+from .terminal_states import VoiceState
 from .voice_session import (
     Said,
     VoiceRequest,
     VoiceSession,
     VoiceSessionEnded,
     VoiceSetup,
-    VoiceState,
 )
 
 if TYPE_CHECKING:

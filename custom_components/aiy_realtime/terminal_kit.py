@@ -45,7 +45,8 @@ from .hardware.pins import (
     PinLocation,
     RemotePins,
 )
-from .voice_session import VoiceRequest, VoiceState
+from .terminal_states import SHOWN, VoiceState
+from .voice_session import VoiceRequest
 
 if TYPE_CHECKING:
     from . import AiyRealtimeConfigEntry
@@ -248,7 +249,7 @@ class TerminalKit:
         state = self.terminal.state
         if self.kit is not None and state is not self._shown:
             self._shown = state
-            self.kit.show(state.value)
+            self.kit.show(SHOWN[state].led)
 
     @callback
     def set_user_light(self, light: UserLight) -> None:

@@ -31,6 +31,7 @@ from .realtime.lifecycle import GONE
 from .realtime.responses import Turn
 from .realtime.session import CloseReason, RealtimeSession, SessionEvent, SessionState
 from .realtime.signaling import Signaling
+from .terminal_states import SESSION_STATES, VoiceState
 from .tool_guard import guard_tools
 from .toolset import ToolSet
 from .usage import UsageMeter
@@ -52,24 +53,6 @@ ECHO_TAIL = 0.3
 the player itself still holds (its latency) plus the room's echo."""
 STOP_WAIT = 5.0
 """Seconds an ending session waits for the turn in hand to reach the chat log."""
-
-
-class VoiceState(StrEnum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    LISTENING = "listening"
-    THINKING = "thinking"
-    SPEAKING = "speaking"
-    ERROR = "error"
-
-
-_STATES = {
-    SessionState.CONNECTING: VoiceState.CONNECTING,
-    SessionState.READY: VoiceState.LISTENING,
-    SessionState.LISTENING: VoiceState.LISTENING,
-    SessionState.THINKING: VoiceState.THINKING,
-    SessionState.SPEAKING: VoiceState.SPEAKING,
-}
 
 
 class AudioRoute(Protocol):
@@ -463,7 +446,7 @@ class VoiceSession:
         sensor names it; a problem every later turn would have too ends the session."""
         self._listener.on_problem(problem, detail)
         session = self._session
-        if session is None or (now := _STATES.get(session.state)) is None:
+        if session is None or (now := SESSION_STATES.get(session.state)) is None:
             return  # the session is ending anyway
         # The error's three blinks play to their end before the state after it shows.
         self._listener.on_state(VoiceState.ERROR)
@@ -494,7 +477,7 @@ class VoiceSession:
             self._count_idle()
         else:
             self._cancel("idle")
-        if (voice := _STATES.get(state)) is not None:
+        if (voice := SESSION_STATES.get(state)) is not None:
             self._listener.on_state(voice)
 
     def _gate_mic(self, state: SessionState) -> None:

@@ -65,6 +65,7 @@ class LedState(StrEnum):
     LISTENING = "listening"
     THINKING = "thinking"
     SPEAKING = "speaking"
+    ENDING = "ending"
     ERROR = "error"
 
 
@@ -126,6 +127,7 @@ PATTERNS: Final[Mapping[str, Pattern]] = MappingProxyType(
         "off": Pattern(Shape.STEADY, level=0.0),
         "ready": Pattern(Shape.STEADY, level=0.1),
         "on": Pattern(Shape.STEADY, level=1.0),
+        "dim": Pattern(Shape.STEADY, level=0.3),
         "quick_pulse": Pattern(Shape.PULSE, period=0.6),
         "slow_pulse": Pattern(Shape.PULSE, period=2.0),
         "three_blinks": Pattern(Shape.BLINK, period=0.3, count=3, rgb=RED),
@@ -139,6 +141,7 @@ SESSION_PATTERNS: Final[Mapping[LedState, str]] = MappingProxyType(
         LedState.LISTENING: "on",
         LedState.THINKING: "quick_pulse",
         LedState.SPEAKING: "slow_pulse",
+        LedState.ENDING: "dim",
         LedState.ERROR: "three_blinks",
     }
 )
