@@ -20,7 +20,7 @@ from tests.audio_server import AudioServer
 from tests.helpers import ASSISTANT_ID, TERMINAL_ID, agent, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
 from tests.test_terminal_flow import submit, without_kit
-from tests.voice_helpers import Events, satellite, terminal_of
+from tests.voice_helpers import Events, satellite, terminal_of, until
 
 pytestmark = pytest.mark.usefixtures("loopback_ice")
 
@@ -63,6 +63,120 @@ def assert_not_reloaded(entry: MockConfigEntry, loaded: object, events: Events) 
     assert events.of(EVENT_SESSION_ENDED) == []
 
 
+async def test_the_assistant_select_switches_the_next_session_without_a_reload(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
+) -> None:
+    entry = await async_set_up_entry(
+        hass, assistant(), other_assistant(), terminal(audio_server.server)
+    )
+    select = entity_of(hass, "select", "assistant")
+    state = hass.states.get(select)
+    assert state is not None
+    assert state.state == "AIY Realtime assistant"
+    assert state.attributes["options"] == ["AIY Realtime assistant", "Garden assistant"]
+    loaded, events = entry.runtime_data, Events(hass)
+    await start(hass)
+    running = terminal_of(entry).session
+
+    await call(hass, "select", "select_option", {"entity_id": select, "option": "Garden assistant"})
+
+    assert_not_reloaded(entry, loaded, events)
+    assert terminal_of(entry).session is running  # the call goes on with the first assistant
+    assert openai_at_peer.active_calls == 1
+    assert entry.subentries[TERMINAL_ID].data["assistant"] == OTHER_ID
+    assert hass.states.get(select).state == "Garden assistant"  # type: ignore[union-attr]
+    await end(hass, entry)
+    await start(hass)
+    session = openai_at_peer.session_configs[-1]
+    assert session["model"] == "gpt-realtime-2.1-mini"
+    assert OTHER_PROMPT in session["instructions"]
+    await end(hass, entry)
+
+
+async def test_the_idle_timeout_number_applies_to_the_next_session_without_a_reload(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
+) -> None:
+    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
+    number = entity_of(hass, "number", "idle_timeout")
+    state = hass.states.get(number)
+    assert state is not None
+    assert float(state.state) == 60
+    assert (state.attributes["min"], state.attributes["max"]) == (5, 600)  # the form's
+    loaded, events = entry.runtime_data, Events(hass)
+    await start(hass)
+
+    await call(hass, "number", "set_value", {"entity_id": number, "value": 45})
+
+    assert_not_reloaded(entry, loaded, events)
+    assert openai_at_peer.active_calls == 1
+    assert entry.subentries[TERMINAL_ID].data["idle_timeout"] == 45
+    assert float(hass.states.get(number).state) == 45  # type: ignore[union-attr]
+    await end(hass, entry)
+    await start(hass)
+    detection = openai_at_peer.session_configs[-1]["audio"]["input"]["turn_detection"]
+    assert detection["idle_timeout_ms"] == 45_000
+    await end(hass, entry)
+
+
+async def test_the_half_duplex_switch_applies_to_the_next_session_without_a_reload(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
+) -> None:
+    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
+    switch = entity_of(hass, "switch", "half_duplex")
+    assert hass.states.get(switch).state == "off"  # type: ignore[union-attr]
+    loaded, events = entry.runtime_data, Events(hass)
+    await start(hass)
+    running = terminal_of(entry).session
+    assert running._setup.half_duplex is False
+
+    await call(hass, "switch", "turn_on", {"entity_id": switch})
+
+    assert_not_reloaded(entry, loaded, events)
+    assert terminal_of(entry).session is running
+    assert entry.subentries[TERMINAL_ID].data["half_duplex"] is True
+    assert hass.states.get(switch).state == "on"  # type: ignore[union-attr]
+    await end(hass, entry)
+    await start(hass)
+    assert terminal_of(entry).session._setup.half_duplex is True
+    await end(hass, entry)
+
+
+async def test_the_echo_cancellation_switch_loads_the_canceller_once_the_call_ends(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
+) -> None:
+    """The running call keeps its devices (a canceller's would be pulled from under it); the
+    canceller loads when it ends, and goes again when the switch is turned off."""
+    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
+    switch = entity_of(hass, "switch", "echo_cancellation")
+    sensor = "sensor.kitchen_terminal_echo_cancellation"
+    assert hass.states.get(switch).state == "off"  # type: ignore[union-attr]
+    assert hass.states.get(sensor).state == "off"  # type: ignore[union-attr]
+    loaded, events = entry.runtime_data, Events(hass)
+    await start(hass)
+
+    await call(hass, "switch", "turn_on", {"entity_id": switch})
+
+    assert_not_reloaded(entry, loaded, events)
+    assert entry.subentries[TERMINAL_ID].data["echo_cancellation"] is True
+    assert hass.states.get(switch).state == "on"  # type: ignore[union-attr]
+    assert hass.states.get(sensor).state == "off"  # type: ignore[union-attr]
+    assert terminal_of(entry).sound.canceller is None
+    await end(hass, entry)
+    await hass.async_block_till_done()
+    assert terminal_of(entry).sound.canceller is not None
+    assert hass.states.get(sensor).state == terminal_of(entry).sound.canceller.method  # type: ignore[union-attr]
+    module = terminal_of(entry).sound.canceller.module
+
+    await call(hass, "switch", "turn_off", {"entity_id": switch})
+
+    # Unloaded in the background, between sessions: a PulseAudio round trip.
+    await until(lambda: terminal_of(entry).sound.canceller is None)
+    assert hass.states.get(sensor).state == "off"  # type: ignore[union-attr]
+    modules = await audio_server.pactl("list", "short", "modules")
+    assert not any(line.split("\t")[0] == str(module) for line in modules.splitlines())
+    assert entry.runtime_data is loaded
+
+
 async def test_the_reconfigure_form_of_one_terminal_leaves_another_s_call_alone(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
 ) -> None:
@@ -96,4 +210,6 @@ async def test_the_reconfigure_form_of_one_terminal_leaves_another_s_call_alone(
     assert openai_at_peer.active_calls == 1
     kitchen = terminal_of(entry)
     assert (kitchen.settings.idle_timeout, kitchen.settings.half_duplex) == (20, True)
+    number = entity_of(hass, "number", "idle_timeout")
+    assert float(hass.states.get(number).state) == 20  # type: ignore[union-attr]
     await hall.async_end(graceful=False)

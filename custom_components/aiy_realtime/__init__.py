@@ -41,7 +41,10 @@ PLATFORMS: list[Platform] = [
     Platform.CONVERSATION,
     Platform.EVENT,
     Platform.LIGHT,
+    Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 

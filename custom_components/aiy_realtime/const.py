@@ -47,6 +47,9 @@ BACKEND_PULSEAUDIO: Final = "pulseaudio"
 BACKEND_ALSA: Final = "alsa"
 AUDIO_BACKENDS: Final = (BACKEND_PULSEAUDIO, BACKEND_ALSA)
 DEFAULT_IDLE_TIMEOUT: Final = 30
+IDLE_TIMEOUT_MIN: Final = 5
+IDLE_TIMEOUT_MAX: Final = 600
+"""Seconds, in the terminal's form and its idle timeout entity alike."""
 DEFAULT_TERMINAL_NAME: Final = "Voice terminal"
 AUDIO_RATE: Final = 48000
 """Opus's own rate: the microphone and the speaker need no resampling on the way."""

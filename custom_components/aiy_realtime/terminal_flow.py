@@ -35,6 +35,8 @@ from .const import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_NOISE_REDUCTION,
     DEFAULT_TERMINAL_NAME,
+    IDLE_TIMEOUT_MAX,
+    IDLE_TIMEOUT_MIN,
     NOISE_REDUCTIONS,
     SUBENTRY_ASSISTANT,
 )
@@ -94,8 +96,8 @@ class TerminalSubentryFlow(SoundSteps):
                 probatio.Required(CONF_AUDIO_BACKEND): select(AUDIO_BACKENDS, CONF_AUDIO_BACKEND),
                 probatio.Required(CONF_IDLE_TIMEOUT): NumberSelector(
                     NumberSelectorConfig(
-                        min=5,
-                        max=600,
+                        min=IDLE_TIMEOUT_MIN,
+                        max=IDLE_TIMEOUT_MAX,
                         step=1,
                         unit_of_measurement="s",
                         mode=NumberSelectorMode.BOX,
