@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from homeassistant.components import conversation
 from homeassistant.config_entries import ConfigSubentryDataWithId
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_SESSION_ENDED
 from tests.audio_server import AudioServer
 from tests.helpers import ASSISTANT_ID, TERMINAL_ID, agent, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
+from tests.test_conversation import speech
 from tests.test_terminal_flow import submit, without_kit
 from tests.voice_helpers import Events, satellite, terminal_of, until
 
@@ -45,6 +47,16 @@ def entity_of(hass: HomeAssistant, domain: str, key: str, terminal_id: str = TER
 async def start(hass: HomeAssistant, entity_id: str | None = None) -> None:
     await hass.services.async_call(
         DOMAIN, "start_session", {"entity_id": entity_id or satellite(hass)}, blocking=True
+    )
+
+
+async def converse(
+    hass: HomeAssistant, text: str, conversation_id: str | None = None
+) -> conversation.ConversationResult:
+    """A typed turn with the terminal's assistant."""
+    agent_id = er.async_get(hass).async_get_entity_id("conversation", DOMAIN, ASSISTANT_ID)
+    return await conversation.async_converse(
+        hass, text, conversation_id, Context(), agent_id=agent_id
     )
 
 
@@ -96,6 +108,7 @@ async def test_the_assistant_select_switches_the_next_session_without_a_reload(
 async def test_the_idle_timeout_number_applies_to_the_next_session_without_a_reload(
     hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
 ) -> None:
+    """A typed conversation goes on too, on the call it had (a reload closes it)."""
     entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
     number = entity_of(hass, "number", "idle_timeout")
     state = hass.states.get(number)
@@ -103,12 +116,17 @@ async def test_the_idle_timeout_number_applies_to_the_next_session_without_a_rel
     assert float(state.state) == 60
     assert (state.attributes["min"], state.attributes["max"]) == (5, 600)  # the form's
     loaded, events = entry.runtime_data, Events(hass)
+    typed = await converse(hass, "Hello")
     await start(hass)
+    calls = openai_at_peer.requests["calls"]
 
     await call(hass, "number", "set_value", {"entity_id": number, "value": 45})
 
     assert_not_reloaded(entry, loaded, events)
-    assert openai_at_peer.active_calls == 1
+    assert openai_at_peer.active_calls == 2
+    again = await converse(hass, "Still there?", typed.conversation_id)
+    assert speech(again) == "You said: Still there?"
+    assert openai_at_peer.requests["calls"] == calls
     assert entry.subentries[TERMINAL_ID].data["idle_timeout"] == 45
     assert float(hass.states.get(number).state) == 45  # type: ignore[union-attr]
     await end(hass, entry)
