@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 
@@ -30,7 +32,7 @@ from .realtime.endpoint import Endpoint
 from .realtime.signaling import UnifiedSignaling
 from .retirements import async_remove_issues, async_update_issues
 from .services import async_setup_services
-from .terminal import VoiceTerminal
+from .terminal import TerminalSettings, VoiceTerminal
 from .usage import UsageMeter
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -40,7 +42,10 @@ PLATFORMS: list[Platform] = [
     Platform.CONVERSATION,
     Platform.EVENT,
     Platform.LIGHT,
+    Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 
@@ -55,6 +60,59 @@ class AiyRealtimeData:
     """Per assistant (subentry id)."""
     terminals: dict[str, VoiceTerminal] = field(default_factory=dict)
     """Per voice terminal (subentry id)."""
+    loaded: EntrySnapshot | None = None
+    """What the entry said when it loaded, or when its settings were last applied live."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySnapshot:
+    """An entry's data, options and subentries, copied: HA changes a subentry in place, so
+    the update listener could not otherwise tell what an update changed."""
+
+    data: Mapping[str, Any]
+    options: Mapping[str, Any]
+    subentries: Mapping[str, tuple[str, str, Mapping[str, Any]]]
+    """Per subentry id: its type, its title, its data."""
+
+    @classmethod
+    def of(cls, entry: ConfigEntry) -> EntrySnapshot:
+        return cls(
+            data=dict(entry.data),
+            options=dict(entry.options),
+            subentries={
+                subentry_id: (subentry.subentry_type, subentry.title, dict(subentry.data))
+                for subentry_id, subentry in entry.subentries.items()
+            },
+        )
+
+    def live_changes(self, after: EntrySnapshot) -> list[str] | None:
+        """The terminals whose settings alone changed since, which take them without a reload;
+        None when something changed that only a reload applies.
+
+        Reloaded for: the key, endpoint or prices (the client and meters are made at setup); a
+        subentry added or removed (entities and terminals to make or drop); a title (device
+        names); an assistant (its meter prices its model, its device shows it, its retirement
+        issues are raised at setup); a terminal's sound or kit (opened once, entities by kit).
+        """
+        if (
+            self.data != after.data
+            or self.options != after.options
+            or self.subentries.keys() != after.subentries.keys()
+        ):
+            return None
+        changed = []
+        for subentry_id, (kind, title, data) in after.subentries.items():
+            old_kind, old_title, old_data = self.subentries[subentry_id]
+            if data == old_data and (kind, title) == (old_kind, old_title):
+                continue
+            if (
+                kind != SUBENTRY_TERMINAL
+                or (kind, title) != (old_kind, old_title)
+                or not TerminalSettings.applies_live(old_data, data)
+            ):
+                return None
+            changed.append(subentry_id)
+        return changed
 
 
 type AiyRealtimeConfigEntry = ConfigEntry[AiyRealtimeData]
@@ -104,6 +162,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
         },
     )
     data = entry.runtime_data
+    data.loaded = EntrySnapshot.of(entry)
     for subentry_id, subentry in entry.subentries.items():
         if subentry.subentry_type == SUBENTRY_TERMINAL:
             terminal = VoiceTerminal(hass, entry, subentry)
@@ -148,5 +207,18 @@ async def _async_close_sessions(entry: AiyRealtimeConfigEntry) -> None:
 
 
 async def _async_reload_on_update(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> None:
-    """Apply changed subentries (agents added, edited or removed) by reloading."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Apply a change of the entry or its subentries: a terminal's settings straight onto the
+    live terminal, anything else by reloading the entry.
+
+    A reload hangs up every terminal's call and every typed conversation of the entry, so a
+    setting changed often (a terminal's entities change its subentry) must not cost one.
+    """
+    data = entry.runtime_data
+    now = EntrySnapshot.of(entry)
+    changed = data.loaded.live_changes(now) if data.loaded is not None else None
+    if changed is None:
+        await hass.config_entries.async_reload(entry.entry_id)
+        return
+    data.loaded = now
+    for terminal_id in changed:
+        data.terminals[terminal_id].apply_settings()

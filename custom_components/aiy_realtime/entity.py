@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import ConfigSubentry
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
@@ -78,6 +79,26 @@ class TerminalEntity(Entity):
         """The terminal's state or availability changed."""
         if self.hass is not None and self.entity_id is not None:
             self.async_write_ha_state()
+
+
+class TerminalSettingEntity(TerminalEntity):
+    """One of a terminal's settings: read from the terminal, saved in its subentry (where the
+    form finds it too) and used from the terminal's next session on."""
+
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, terminal: VoiceTerminal, key: str) -> None:
+        super().__init__(terminal)
+        self._attr_translation_key = key
+        self._attr_unique_id = f"{terminal.terminal_id}-{key}"
+
+    @property
+    def available(self) -> bool:
+        """A setting is changed for later: a terminal whose sound is gone can still be set."""
+        return True
+
+    def _change(self, key: str, value: Any) -> None:
+        self.terminal.async_change_settings({key: value})
 
 
 class KitEntity(TerminalEntity):

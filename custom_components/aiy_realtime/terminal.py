@@ -93,6 +93,13 @@ class TerminalSettings:
         )
 
     @staticmethod
+    def applies_live(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+        """Whether a running terminal can take `after` in place of `before`: what it builds
+        once (its sound's backend, its kit) is the same, and every other setting is one each
+        session reads as it starts (from_options)."""
+        return _built_from(before) == _built_from(after)
+
+    @staticmethod
     def backend_of(options: Mapping[str, Any]) -> AudioBackend:
         """Where the terminal's sound is, by the backend chosen (PulseAudio unless ALSA)."""
         if options.get(CONF_AUDIO_BACKEND) == BACKEND_ALSA:
@@ -105,6 +112,14 @@ class TerminalSettings:
             source=options.get(CONF_PULSE_SOURCE) or None,
             sink=options.get(CONF_PULSE_SINK) or None,
         )
+
+
+def _built_from(options: Mapping[str, Any]) -> tuple[AudioBackend, KitSettings | object | None]:
+    try:
+        kit: KitSettings | object | None = KitSettings.from_options(options)
+    except BoardError:
+        kit = object()  # equal to nothing: pins that make no board are the terminal's to report
+    return TerminalSettings.backend_of(options), kit
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +211,35 @@ class VoiceTerminal:
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+    # -- settings ------------------------------------------------------------------------------
+
+    @callback
+    def async_change_settings(self, changes: Mapping[str, Any]) -> None:
+        """Save `changes` in the terminal's subentry, where its form finds them and a restart
+        keeps them; the entry's update listener then applies them (apply_settings)."""
+        self.hass.config_entries.async_update_subentry(
+            self.entry, self.subentry, data={**self.subentry.data, **changes}
+        )
+
+    @callback
+    def apply_settings(self) -> None:
+        """The subentry's settings changed (TerminalSettings.applies_live): the next session
+        uses them. A running one goes on as it started; hanging up a call because someone
+        picked another assistant for the next one would lose what is being said."""
+        self.settings = TerminalSettings.from_options(self.subentry.data)
+        if self.sound.echo_cancellation != self.settings.echo_cancellation:
+            self.entry.async_create_background_task(
+                self.hass, self._apply_echo(), f"aiy_realtime echo {self.terminal_id}"
+            )
+        self._changed()
+
+    async def _apply_echo(self) -> None:
+        """The echo setting onto the sound, between sessions: a session (or a start) holds
+        the canceller's devices, and the end of that session comes back here."""
+        async with self._starting:
+            if self.session is None and not self._closed:
+                await self.sound.set_echo_cancellation(self.settings.echo_cancellation)
 
     # -- sound ---------------------------------------------------------------------------------
 
@@ -364,6 +408,8 @@ class VoiceTerminal:
             {**self._event_data(), "conversation_id": session.conversation_id, "reason": reason},
         )
         self._changed()
+        if self.sound.echo_cancellation != self.settings.echo_cancellation:
+            await self._apply_echo()  # changed while the session ran
 
     async def async_end(self, *, graceful: bool) -> None:
         """End the running session, if any; returns once its end was told (event, state)."""

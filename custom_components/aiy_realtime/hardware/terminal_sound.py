@@ -192,6 +192,24 @@ class TerminalSound:
                 connection.words,
             )
 
+    async def set_echo_cancellation(self, on: bool) -> None:
+        """Turn the canceller on or off for the sessions to come. Not while a session runs: its
+        microphone and speaker are the canceller's devices, which unloading it takes away."""
+        if on == self.echo_cancellation or self._closed:
+            return
+        self.echo_cancellation = on
+        self._echo_refused = False  # asked again: the server may load one now
+        if on:
+            await self.refresh()  # loads it, and says so
+            return
+        async with self._lock:
+            canceller, self.canceller = self.canceller, None
+            connection = self._connection
+            if canceller is not None and connection is not None and not connection.lost.done():
+                with contextlib.suppress(AudioUnavailable):
+                    await connection.unload_module(canceller.module)
+        self._changed()
+
     def _pulse_event(self, facility: int, _change: int, _index: int) -> None:
         if self._closed or facility not in (
             pa.FACILITY_SOURCE,
