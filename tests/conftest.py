@@ -226,6 +226,34 @@ async def audio_server(monkeypatch: pytest.MonkeyPatch) -> AsyncGenerator[AudioS
 
 
 @pytest.fixture
+async def voice_entry(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    request: pytest.FixtureRequest,
+) -> AsyncGenerator[MockConfigEntry]:
+    """An assistant and a terminal on the test's PulseAudio server (options by `indirect`
+    parametrisation: {"assistant": {...}, "terminal": {...}}); unloaded afterwards, nothing of
+    it left behind."""
+    from tests.helpers import assistant, async_set_up_entry, terminal
+    from tests.voice_helpers import our_streams
+
+    options = getattr(request, "param", {})
+    entry = await async_set_up_entry(
+        hass,
+        assistant(**options.get("assistant", {})),
+        terminal(audio_server.server, **options.get("terminal", {})),
+    )
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert openai_at_peer.active_calls == 0, "a call outlived its entry"
+    assert openai_at_peer.all_violations() == []
+    assert await our_streams(audio_server) == (0, 0), "a recorder or player outlived its entry"
+
+
+@pytest.fixture
 def kit_pins(monkeypatch: pytest.MonkeyPatch) -> Generator[MockFactory]:
     """This machine's GPIO: gpiozero's mock pins (PWM-capable, as lgpio's are)."""
     from custom_components.aiy_realtime.hardware import pins

@@ -6,7 +6,6 @@ peer, real speech through the test's PulseAudio server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
@@ -18,27 +17,10 @@ from homeassistant.exceptions import HomeAssistantError
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
 from custom_components.aiy_realtime.terminal_states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
-from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
-from tests.voice_helpers import Events, our_streams, satellite, terminal_of, until
+from tests.voice_helpers import Events, satellite, terminal_of, until
 
 NEWS = " ".join(f"Item {n}: the washing machine in the cellar is done." for n in range(1, 7))
-
-
-@pytest.fixture
-async def voice_entry(
-    hass: HomeAssistant,
-    openai_at_peer: LocalRealtimePeer,
-    loopback_ice: None,
-    audio_server: AudioServer,
-) -> AsyncGenerator[MockConfigEntry]:
-    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert openai_at_peer.active_calls == 0
-    assert openai_at_peer.all_violations() == []
-    assert await our_streams(audio_server) == (0, 0)
 
 
 async def announce(hass: HomeAssistant, message: str) -> None:

@@ -36,29 +36,6 @@ from tests.voice_helpers import (
 )
 
 
-@pytest.fixture
-async def voice_entry(
-    hass: HomeAssistant,
-    openai_at_peer: LocalRealtimePeer,
-    loopback_ice: None,
-    audio_server: AudioServer,
-    request: pytest.FixtureRequest,
-) -> AsyncGenerator[MockConfigEntry]:
-    """An assistant and a terminal on the test's PulseAudio server; unloaded afterwards."""
-    options = getattr(request, "param", {})
-    entry = await async_set_up_entry(
-        hass,
-        assistant(**options.get("assistant", {})),
-        terminal(audio_server.server, **options.get("terminal", {})),
-    )
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert openai_at_peer.active_calls == 0, "a call outlived its entry"
-    assert openai_at_peer.all_violations() == []
-    assert await our_streams(audio_server) == (0, 0), "a recorder or player outlived its entry"
-
-
 async def test_start_session_plays_the_greeting(
     hass: HomeAssistant,
     voice_entry: MockConfigEntry,

@@ -4,7 +4,6 @@ loopback WebRTC to the local peer, real speech through the test's PulseAudio ser
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 import logging
 from pathlib import Path
 
@@ -22,26 +21,10 @@ from custom_components.aiy_realtime.const import (
     ISSUE_INSUFFICIENT_QUOTA,
 )
 from tests.audio_server import AudioServer, speech_wav
-from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import HttpFault, LocalRealtimePeer
-from tests.voice_helpers import Events, ended_reasons, our_streams, satellite, until
+from tests.voice_helpers import Events, ended_reasons, satellite, until
 
 SENSOR = "sensor.kitchen_terminal_session"
-
-
-@pytest.fixture
-async def voice_entry(
-    hass: HomeAssistant,
-    openai_at_peer: LocalRealtimePeer,
-    loopback_ice: None,
-    audio_server: AudioServer,
-) -> AsyncGenerator[MockConfigEntry]:
-    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
-    yield entry
-    await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    assert openai_at_peer.active_calls == 0
-    assert await our_streams(audio_server) == (0, 0)
 
 
 def sensor_states(hass: HomeAssistant) -> list[str]:
