@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, template
@@ -63,9 +63,22 @@ from .voice_session import (
 )
 
 if TYPE_CHECKING:
-    from . import AiyRealtimeConfigEntry
+    import openai
+
+    from .usage import UsageMeter
 
 type TerminalListener = Callable[[], None]
+
+
+class TerminalHost(Protocol):
+    """What a terminal needs of its loaded entry (its runtime data): a Protocol, not the
+    entry's own type, so that this module does not import the package that owns terminals."""
+
+    @property
+    def client(self) -> openai.AsyncOpenAI: ...
+
+    @property
+    def meters(self) -> Mapping[str, UsageMeter]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +168,15 @@ class VoiceTerminal:
     satellite call or (with the kit) a button; every change told to its entities."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: AiyRealtimeConfigEntry, subentry: ConfigSubentry
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        subentry: ConfigSubentry,
+        host: TerminalHost,
     ) -> None:
         self.hass = hass
         self.entry = entry
+        self.host = host
         self.subentry = subentry
         self.settings = TerminalSettings.from_options(subentry.data)
         self.state = VoiceState.IDLE
@@ -516,7 +534,7 @@ class VoiceTerminal:
         }
 
     def _setup(self) -> VoiceSetup:
-        data = self.entry.runtime_data
+        data = self.host
         assistant_id = self.settings.assistant_id
         subentry = self.entry.subentries.get(assistant_id)
         if subentry is None:

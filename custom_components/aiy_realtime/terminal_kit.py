@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
@@ -45,9 +46,6 @@ from .hardware.pins import (
     RemotePins,
 )
 from .terminal_states import SHOWN, VoiceState
-
-if TYPE_CHECKING:
-    from . import AiyRealtimeConfigEntry
 
 KIT_RECHECK: Final = 60.0
 """Seconds between attempts to reach a kit that could not be opened (a Pi that boots later)."""
@@ -113,7 +111,7 @@ class TerminalKit:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: AiyRealtimeConfigEntry,
+        entry: ConfigEntry[Any],
         settings: KitSettings,
         *,
         key: str,
