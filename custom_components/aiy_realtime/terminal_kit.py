@@ -1,11 +1,14 @@
 """A voice terminal's AIY kit in Home Assistant, as an adapter that knows nothing of the
 terminal: it opens the pins, shows on the LED the state it is given (and the light the user sets
 between sessions), hands the button's presses to whoever made it, and says in a repair issue why
-a kit cannot be reached, tried again every minute. What a press does is the terminal's call
+a kit cannot be reached, tried again every minute. A remote kit is watched while open: a
+pigpiod that goes away (or a Pi that loses power) makes it unavailable, with the same repair,
+until it answers again. What a press does is the terminal's call
 (terminal.py), so the two modules do not import each other."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +52,10 @@ from .terminal_states import SHOWN, VoiceState
 
 KIT_RECHECK: Final = 60.0
 """Seconds between attempts to reach a kit that could not be opened (a Pi that boots later)."""
+KIT_WATCH: Final = 10.0
+"""Seconds between checks that a remote kit's pigpiod still answers (pigpio notices nothing)."""
+KIT_CLOSE_TIMEOUT: Final = 3.0
+"""Seconds closing a kit may take: a pigpiod that stopped answering must not hold an unload."""
 SYSFS_ROOT: Final = Path("/sys")
 """Where the Voice Bonnet's LED driver is (tests point it at a fake tree)."""
 
@@ -135,6 +142,7 @@ class TerminalKit:
         self._listeners: list[Callable[[], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._recheck: CALLBACK_TYPE | None = None
+        self._watching: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
@@ -196,7 +204,32 @@ class TerminalKit:
         self._shown = None
         self.show(self._state)
         self._changed()
+        if isinstance(self.settings.location, RemotePins):
+            self._watching = self.entry.async_create_background_task(
+                self.hass, self._watch(kit), f"aiy_realtime kit watch {self.key}"
+            )
         return True
+
+    async def _watch(self, kit: Kit) -> None:
+        """Ask the remote pigpiod, now and then, whether it is still there."""
+        while self.kit is kit:
+            await asyncio.sleep(KIT_WATCH)
+            problem = await self.hass.async_add_executor_job(kit.check)
+            if problem is not None and self.kit is kit:
+                await self._lost(kit, problem)
+
+    async def _lost(self, kit: Kit, problem: GpioUnavailable) -> None:
+        """The kit's pigpiod is gone: unavailable with its repair, tried again every minute;
+        its connection cut (pigpio's notify thread spins on a dropped one) and released."""
+        self._watching = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        self.kit = None
+        self._unavailable(problem)
+        await self.hass.async_add_executor_job(
+            partial(kit.close_within, KIT_CLOSE_TIMEOUT, lost=True)
+        )
 
     def _unavailable(self, err: GpioUnavailable) -> None:
         if self.problem is None or self.problem.reason != err.reason:
@@ -232,12 +265,15 @@ class TerminalKit:
         if self._recheck is not None:
             self._recheck()
             self._recheck = None
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
         kit, self.kit = self.kit, None
         if kit is not None:
-            await self.hass.async_add_executor_job(kit.close)
+            await self.hass.async_add_executor_job(partial(kit.close_within, KIT_CLOSE_TIMEOUT))
         # Said again at the next setup if still so; gone with a terminal that was removed.
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
