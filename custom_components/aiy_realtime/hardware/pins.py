@@ -121,6 +121,8 @@ class OpenedPins:
         connection = _pigpio_connection(self.factory) if self.owned else None
         if connection is None:
             return None  # local pins (or a stand-in) are not lost while the process runs
+        if self.severed:
+            return GpioUnavailable("remote_lost", f"{self.location} was lost")
         failure: list[BaseException] = []
 
         def ask() -> None:
@@ -158,11 +160,17 @@ class OpenedPins:
         if notify is not None:
             notify.go = False  # its loop ends at the next read, which the shutdown returns
             connection._notify = None  # its stop() would send on the dead socket
-        for sock in (getattr(getattr(notify, "sl", None), "s", None), connection.sl.s):
-            if sock is None:
+        command = connection.sl.s
+        # gpiozero's close then talks to a stand-in that answers every command at once:
+        # devices close cleanly, rather than failing (and failing again when collected).
+        connection.sl.s = _Severed()
+        for sock in (getattr(getattr(notify, "sl", None), "s", None), command):
+            if sock is None or isinstance(sock, _Severed):
                 continue
             with contextlib.suppress(OSError):  # already gone: what was wanted
                 sock.shutdown(socket.SHUT_RDWR)
+        if command is not None and not isinstance(command, _Severed):
+            command.close()  # a command blocked on it has been woken by the shutdown
 
     def close(self) -> None:
         """Close the factory if it is the kit's own; safe to call twice."""
@@ -182,6 +190,27 @@ class OpenedPins:
             if connection is not None and connection.sl.s is not None:
                 connection.sl.s.close()  # the close above may not have reached it
                 connection.sl.s = None
+
+
+class _Severed:
+    """A lost pigpiod's command socket, stood in for: each command is answered at once with
+    the result 0 (pigpio reads 16 bytes, the command's 12 and the result)."""
+
+    def __init__(self) -> None:
+        self._asked = bytes(12)
+
+    def send(self, data: bytes) -> int:
+        self._asked = bytes(data[:12])
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.send(data)
+
+    def recv(self, size: int) -> bytes:
+        return (self._asked + bytes(4))[:size]
+
+    def close(self) -> None:
+        """Nothing to release: the real socket was closed by `sever()`."""
 
 
 def _pigpio_connection(factory: Any) -> Any:
