@@ -426,3 +426,42 @@ async def test_a_pigpiod_that_refuses_is_a_repair_issue_until_it_answers(
         assert len(fake_remote.made) == 1
         await hass.config_entries.async_unload(entry.entry_id)
     assert fake_remote.made[0].closed
+
+
+# -- the kit alone: an adapter that knows no terminal ------------------------------------------
+
+
+async def test_the_kit_is_an_adapter_that_knows_no_terminal(
+    hass: HomeAssistant, kit_pins: MockFactory
+) -> None:
+    """Made with a callback and told a state: presses reach the callback (and the event
+    entity only when announced), the state reaches the LED; no terminal anywhere."""
+    from custom_components.aiy_realtime.hardware.button import ButtonEvent
+    from custom_components.aiy_realtime.hardware.led import LedState
+
+    entry = MockConfigEntry(domain=DOMAIN)
+    settings = terminal_kit.KitSettings.from_options({"board": "voice_hat", "pins": "local"})
+    assert settings is not None
+    pressed: list[ButtonEvent] = []
+    kit = terminal_kit.TerminalKit(
+        hass, entry, settings, key="kit1", title="A kit", on_button=pressed.append
+    )
+    announced: list[ButtonEvent] = []
+    kit.subscribe_button(announced.append)
+    kit.show(VoiceState.LISTENING)  # before it opens: shown once it does
+    assert await kit.async_open()
+    assert kit.kit is not None
+    await hass.async_add_executor_job(kit.kit.flush)
+    assert kit.kit.session_state is LedState.LISTENING
+
+    await press(hass, kit_pins)
+    await until(lambda: pressed == [ButtonEvent.PRESS])
+    assert announced == []  # the callback decides what counts
+    kit.announce(ButtonEvent.PRESS)
+    assert announced == [ButtonEvent.PRESS]
+
+    kit.show(VoiceState.IDLE)
+    await hass.async_add_executor_job(kit.kit.flush)
+    assert kit.kit.session_state is None
+    await kit.async_close()
+    assert reserved(kit_pins) == []

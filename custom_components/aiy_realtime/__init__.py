@@ -165,7 +165,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) 
     data.loaded = EntrySnapshot.of(entry)
     for subentry_id, subentry in entry.subentries.items():
         if subentry.subentry_type == SUBENTRY_TERMINAL:
-            terminal = VoiceTerminal(hass, entry, subentry)
+            terminal = VoiceTerminal(hass, entry, subentry, data)
             data.terminals[subentry_id] = terminal
             # A terminal whose sound does not work is unavailable, with a repair issue: the
             # entry (and its typed assistants) still load.

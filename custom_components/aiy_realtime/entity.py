@@ -104,8 +104,8 @@ class TerminalSettingEntity(TerminalEntity):
 class KitEntity(TerminalEntity):
     """An entity of a terminal's AIY kit: available while the kit's pins can be used."""
 
-    def __init__(self, kit: TerminalKit) -> None:
-        super().__init__(kit.terminal)
+    def __init__(self, terminal: VoiceTerminal, kit: TerminalKit) -> None:
+        super().__init__(terminal)
         self.kit = kit
 
     @property

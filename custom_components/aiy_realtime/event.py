@@ -9,6 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .entity import KitEntity, remove_stale_entity
 from .hardware.button import ButtonEvent
+from .terminal import VoiceTerminal
 from .terminal_kit import TerminalKit
 
 PARALLEL_UPDATES = 0
@@ -22,7 +23,7 @@ async def async_setup_entry(
     """The button of every terminal whose kit has one."""
     for terminal_id, terminal in entry.runtime_data.terminals.items():
         if (kit := terminal.kit) is not None and kit.settings.board.button_pin is not None:
-            async_add_entities([KitButtonEvent(kit)], config_subentry_id=terminal_id)
+            async_add_entities([KitButtonEvent(terminal, kit)], config_subentry_id=terminal_id)
         else:
             remove_stale_entity(hass, "event", button_id(terminal_id))
 
@@ -37,10 +38,10 @@ class KitButtonEvent(KitEntity, EventEntity):
     _attr_device_class = EventDeviceClass.BUTTON
     _attr_translation_key = "button"
 
-    def __init__(self, kit: TerminalKit) -> None:
-        super().__init__(kit)
+    def __init__(self, terminal: VoiceTerminal, kit: TerminalKit) -> None:
+        super().__init__(terminal, kit)
         self._attr_event_types = [event.value for event in ButtonEvent]
-        self._attr_unique_id = button_id(kit.terminal.terminal_id)
+        self._attr_unique_id = button_id(terminal.terminal_id)
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()

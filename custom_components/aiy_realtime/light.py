@@ -15,6 +15,7 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from . import AiyRealtimeConfigEntry
 from .entity import KitEntity, remove_stale_entity
 from .hardware.led import LightKind, Rgb, UserLight
+from .terminal import VoiceTerminal
 from .terminal_kit import TerminalKit
 
 PARALLEL_UPDATES = 0
@@ -34,7 +35,7 @@ async def async_setup_entry(
     """The LED of every terminal whose kit has one it can drive."""
     for terminal_id, terminal in entry.runtime_data.terminals.items():
         if (kit := terminal.kit) is not None and kit.light_kind is not LightKind.NONE:
-            async_add_entities([KitLight(kit)], config_subentry_id=terminal_id)
+            async_add_entities([KitLight(terminal, kit)], config_subentry_id=terminal_id)
         else:
             remove_stale_entity(hass, "light", led_id(terminal_id))
 
@@ -48,9 +49,9 @@ class KitLight(KitEntity, LightEntity, RestoreEntity):
 
     _attr_translation_key = "led"
 
-    def __init__(self, kit: TerminalKit) -> None:
-        super().__init__(kit)
-        self._attr_unique_id = led_id(kit.terminal.terminal_id)
+    def __init__(self, terminal: VoiceTerminal, kit: TerminalKit) -> None:
+        super().__init__(terminal, kit)
+        self._attr_unique_id = led_id(terminal.terminal_id)
 
     @property
     def color_mode(self) -> ColorMode:

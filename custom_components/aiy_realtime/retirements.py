@@ -4,9 +4,9 @@ for such a model is refused once the date has passed."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
@@ -22,9 +22,6 @@ from .const import (
     SUBENTRY_ASSISTANT,
 )
 from .models import ModelKind, Retirement, retirement_of
-
-if TYPE_CHECKING:
-    from . import AiyRealtimeConfigEntry
 
 SETTING: Final[Mapping[ModelKind, tuple[str, str]]] = {
     "realtime": (CONF_MODEL, DEFAULT_MODEL),
@@ -55,7 +52,7 @@ def placeholders(
 
 
 @callback
-def async_update_issues(hass: HomeAssistant, entry: AiyRealtimeConfigEntry) -> None:
+def async_update_issues(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
     """One issue per assistant and kind of model that is retiring; none for the others (an
     assistant changed or removed since loses its issue)."""
     wanted: set[str] = set()

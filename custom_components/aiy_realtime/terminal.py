@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
 
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, template
@@ -36,10 +37,13 @@ from .const import (
     EVENT_TRANSCRIPT,
     ISSUE_AUDIO_UNAVAILABLE,
     LOGGER,
+    LONG_PRESS_END,
+    LONG_PRESS_NOTHING,
     MAX_IDLE_TIMEOUT,
 )
 from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
 from .hardware.boards import BoardError
+from .hardware.button import ButtonEvent
 from .hardware.terminal_sound import TerminalSound
 from .openai_problems import TurnProblem, async_create_quota_issue
 from .realtime.audio import AudioSink, PcmReader
@@ -59,9 +63,22 @@ from .voice_session import (
 )
 
 if TYPE_CHECKING:
-    from . import AiyRealtimeConfigEntry
+    import openai
+
+    from .usage import UsageMeter
 
 type TerminalListener = Callable[[], None]
+
+
+class TerminalHost(Protocol):
+    """What a terminal needs of its loaded entry (its runtime data): a Protocol, not the
+    entry's own type, so that this module does not import the package that owns terminals."""
+
+    @property
+    def client(self) -> openai.AsyncOpenAI: ...
+
+    @property
+    def meters(self) -> Mapping[str, UsageMeter]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +168,15 @@ class VoiceTerminal:
     satellite call or (with the kit) a button; every change told to its entities."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: AiyRealtimeConfigEntry, subentry: ConfigSubentry
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry[Any],
+        subentry: ConfigSubentry,
+        host: TerminalHost,
     ) -> None:
         self.hass = hass
         self.entry = entry
+        self.host = host
         self.subentry = subentry
         self.settings = TerminalSettings.from_options(subentry.data)
         self.state = VoiceState.IDLE
@@ -180,7 +202,14 @@ class VoiceTerminal:
         """The AIY kit's button, LED and amplifier (None: a terminal without a kit)."""
         try:
             if (kit := KitSettings.from_options(subentry.data)) is not None:
-                self.kit = TerminalKit(hass, entry, self, kit)
+                self.kit = TerminalKit(
+                    hass,
+                    entry,
+                    kit,
+                    key=subentry.subentry_id,
+                    title=subentry.title,
+                    on_button=self._on_button,
+                )
         except BoardError as err:  # the form checks the pins: only a hand-edited store
             LOGGER.error("The kit settings of %s make no board: %s", subentry.title, err)
         self._transcript_listeners: list[Callable[[str, str], None]] = []
@@ -209,6 +238,8 @@ class VoiceTerminal:
         return lambda: self._transcript_listeners.remove(listener)
 
     def _changed(self) -> None:
+        if self.kit is not None:  # the kit shows what it is told, and dedups it
+            self.kit.show(self.state)
         for listener in list(self._listeners):
             listener()
 
@@ -503,7 +534,7 @@ class VoiceTerminal:
         }
 
     def _setup(self) -> VoiceSetup:
-        data = self.entry.runtime_data
+        data = self.host
         assistant_id = self.settings.assistant_id
         subentry = self.entry.subentries.get(assistant_id)
         if subentry is None:
@@ -528,3 +559,44 @@ class VoiceTerminal:
             noise_reduction=self.settings.noise_reduction,
             connect_timeout=CONNECT_TIMEOUT,
         )
+
+    # -- the kit's button ----------------------------------------------------------------------
+
+    @callback
+    def _on_button(self, event: ButtonEvent) -> None:
+        """A press: start a session, or end the running one at once. A long press: as set."""
+        assert self.kit is not None  # only the kit presses
+        long_press = self.kit.settings.long_press
+        if event is ButtonEvent.LONG_PRESS:
+            if long_press == LONG_PRESS_NOTHING:
+                return
+            self.kit.announce(event)
+            if long_press == LONG_PRESS_END and self.session is not None:
+                self._run(self.async_end(graceful=True), "end")
+            return
+        self.kit.announce(event)
+        if self.session is None:
+            greeting = self.greeting().strip()
+            self._run(self.async_start(VoiceRequest(first_words=greeting or None)), "start")
+        else:
+            self._run(self.async_end(graceful=False), "end")
+
+    def _run(self, job: Coroutine[Any, Any, object], what: str) -> None:
+        self.entry.async_create_background_task(
+            self.hass, self._quietly(job, what), f"aiy_realtime button {what}"
+        )
+
+    async def _quietly(self, job: Coroutine[Any, Any, object], what: str) -> None:
+        """A button has nobody to raise to: what goes wrong is logged (the LED shows errors)."""
+        try:
+            await job
+        except HomeAssistantError as err:
+            # Pressed again while it connected: that ended it, as the user wanted.
+            ended_early = err.translation_key == "session_ended_early"
+            LOGGER.log(
+                logging.DEBUG if ended_early else logging.WARNING,
+                "The button of %s could not %s: %s",
+                self.subentry.title,
+                what,
+                err,
+            )

@@ -1,19 +1,23 @@
-"""A voice terminal's AIY kit in Home Assistant: its button starts and ends the terminal's
-sessions, its LED shows them (and is a light the user sets between them), and a kit that cannot
-be reached is a repair issue that says what to check, tried again every minute."""
+"""A voice terminal's AIY kit in Home Assistant, as an adapter that knows nothing of the
+terminal: it opens the pins, shows on the LED the state it is given (and the light the user sets
+between sessions), hands the button's presses to whoever made it, and says in a repair issue why
+a kit cannot be reached, tried again every minute. A remote kit is watched while open: a
+pigpiod that goes away (or a Pi that loses power) makes it unavailable, with the same repair,
+until it answers again. What a press does is the terminal's call
+(terminal.py), so the two modules do not import each other."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
@@ -31,7 +35,6 @@ from .const import (
     ISSUE_KIT_UNAVAILABLE,
     LOGGER,
     LONG_PRESS_END,
-    LONG_PRESS_NOTHING,
     PINS_REMOTE,
 )
 from .hardware.boards import Board, BoardId, LedKind, board_for
@@ -46,14 +49,13 @@ from .hardware.pins import (
     RemotePins,
 )
 from .terminal_states import SHOWN, VoiceState
-from .voice_session import VoiceRequest
-
-if TYPE_CHECKING:
-    from . import AiyRealtimeConfigEntry
-    from .terminal import VoiceTerminal
 
 KIT_RECHECK: Final = 60.0
 """Seconds between attempts to reach a kit that could not be opened (a Pi that boots later)."""
+KIT_WATCH: Final = 10.0
+"""Seconds between checks that a remote kit's pigpiod still answers (pigpio notices nothing)."""
+KIT_CLOSE_TIMEOUT: Final = 3.0
+"""Seconds closing a kit may take: a pigpiod that stopped answering must not hold an unload."""
 SYSFS_ROOT: Final = Path("/sys")
 """Where the Voice Bonnet's LED driver is (tests point it at a fake tree)."""
 
@@ -116,22 +118,31 @@ class TerminalKit:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: AiyRealtimeConfigEntry,
-        terminal: VoiceTerminal,
+        entry: ConfigEntry[Any],
         settings: KitSettings,
+        *,
+        key: str,
+        title: str,
+        on_button: ButtonListener,
     ) -> None:
+        """`key` names the kit's repair issue and tasks, `title` says whose kit it is;
+        `on_button` gets every press and decides what it does."""
         self.hass = hass
         self.entry = entry
-        self.terminal = terminal
         self.settings = settings
+        self.key = key
+        self.title = title
+        self._on_button = on_button
         self.kit: Kit | None = None
         self.problem: GpioUnavailable | None = None
         self.user_light = UserLight()
+        self._state = VoiceState.IDLE
         self._shown: VoiceState | None = None
         self._button_listeners: list[ButtonListener] = []
         self._listeners: list[Callable[[], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._recheck: CALLBACK_TYPE | None = None
+        self._watching: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
@@ -144,7 +155,7 @@ class TerminalKit:
 
     @property
     def issue_id(self) -> str:
-        return f"{ISSUE_KIT_UNAVAILABLE}_{self.terminal.terminal_id}"
+        return f"{ISSUE_KIT_UNAVAILABLE}_{self.key}"
 
     @callback
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -154,7 +165,7 @@ class TerminalKit:
 
     @callback
     def subscribe_button(self, listener: ButtonListener) -> Callable[[], None]:
-        """Call `listener` with every press the event entity fires."""
+        """Call `listener` with every press announced (`announce`): the event entity's."""
         self._button_listeners.append(listener)
         return lambda: self._button_listeners.remove(listener)
 
@@ -184,23 +195,45 @@ class TerminalKit:
             await self.hass.async_add_executor_job(kit.close)
             return False
         if self.problem is not None:
-            LOGGER.info("The kit of %s works again", self.terminal.subentry.title)
+            LOGGER.info("The kit of %s works again", self.title)
         self.problem = None
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
         self.kit = kit
-        self._unsubscribe = [
-            kit.subscribe(self._on_button),
-            self.terminal.subscribe(self._on_terminal_changed),
-        ]
+        self._unsubscribe = [kit.subscribe(self._on_button)]
         kit.set_user_light(self.user_light)
         self._shown = None
-        self._on_terminal_changed()
+        self.show(self._state)
         self._changed()
+        if isinstance(self.settings.location, RemotePins):
+            self._watching = self.entry.async_create_background_task(
+                self.hass, self._watch(kit), f"aiy_realtime kit watch {self.key}"
+            )
         return True
+
+    async def _watch(self, kit: Kit) -> None:
+        """Ask the remote pigpiod, now and then, whether it is still there."""
+        while self.kit is kit:
+            await asyncio.sleep(KIT_WATCH)
+            problem = await self.hass.async_add_executor_job(kit.check)
+            if problem is not None and self.kit is kit:
+                await self._lost(kit, problem)
+
+    async def _lost(self, kit: Kit, problem: GpioUnavailable) -> None:
+        """The kit's pigpiod is gone: unavailable with its repair, tried again every minute;
+        its connection cut (pigpio's notify thread spins on a dropped one) and released."""
+        self._watching = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        self.kit = None
+        self._unavailable(problem)
+        await self.hass.async_add_executor_job(
+            partial(kit.close_within, KIT_CLOSE_TIMEOUT, lost=True)
+        )
 
     def _unavailable(self, err: GpioUnavailable) -> None:
         if self.problem is None or self.problem.reason != err.reason:
-            LOGGER.warning("The kit of %s cannot be used: %s", self.terminal.subentry.title, err)
+            LOGGER.warning("The kit of %s cannot be used: %s", self.title, err)
         self.problem = err
         ir.async_create_issue(
             self.hass,
@@ -210,7 +243,7 @@ class TerminalKit:
             severity=ir.IssueSeverity.ERROR,
             translation_key=f"kit_{err.reason}",
             translation_placeholders={
-                "terminal": self.terminal.subentry.title,
+                "terminal": self.title,
                 "where": str(self.settings.location),
                 "detail": err.detail,
             },
@@ -223,7 +256,7 @@ class TerminalKit:
     def _try_again(self, _now: datetime) -> None:
         self._recheck = None
         self.entry.async_create_background_task(
-            self.hass, self.async_open(), f"aiy_realtime kit {self.terminal.terminal_id}"
+            self.hass, self.async_open(), f"aiy_realtime kit {self.key}"
         )
 
     async def async_close(self) -> None:
@@ -232,21 +265,25 @@ class TerminalKit:
         if self._recheck is not None:
             self._recheck()
             self._recheck = None
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
         kit, self.kit = self.kit, None
         if kit is not None:
-            await self.hass.async_add_executor_job(kit.close)
+            await self.hass.async_add_executor_job(partial(kit.close_within, KIT_CLOSE_TIMEOUT))
         # Said again at the next setup if still so; gone with a terminal that was removed.
         ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
 
     # -- the LED -------------------------------------------------------------------------------
 
     @callback
-    def _on_terminal_changed(self) -> None:
-        """The session's state is the LED's (and the amplifier's) while it runs."""
-        state = self.terminal.state
+    def show(self, state: VoiceState) -> None:
+        """The terminal's state, on the LED (and the amplifier) while a session runs; kept
+        for a kit that opens later."""
+        self._state = state
         if self.kit is not None and state is not self._shown:
             self._shown = state
             self.kit.show(SHOWN[state].led)
@@ -262,43 +299,7 @@ class TerminalKit:
     # -- the button ----------------------------------------------------------------------------
 
     @callback
-    def _on_button(self, event: ButtonEvent) -> None:
-        """A press: start a session, or end the running one at once. A long press: as set."""
-        terminal = self.terminal
-        if event is ButtonEvent.LONG_PRESS:
-            if self.settings.long_press == LONG_PRESS_NOTHING:
-                return
-            self._fire(event)
-            if self.settings.long_press == LONG_PRESS_END and terminal.session is not None:
-                self._run(terminal.async_end(graceful=True), "end")
-            return
-        self._fire(event)
-        if terminal.session is None:
-            greeting = terminal.greeting().strip()
-            self._run(terminal.async_start(VoiceRequest(first_words=greeting or None)), "start")
-        else:
-            self._run(terminal.async_end(graceful=False), "end")
-
-    def _fire(self, event: ButtonEvent) -> None:
+    def announce(self, event: ButtonEvent) -> None:
+        """Tell the button's listeners (the event entity) of a press the terminal counts."""
         for listener in list(self._button_listeners):
             listener(event)
-
-    def _run(self, job: Any, what: str) -> None:
-        self.entry.async_create_background_task(
-            self.hass, self._quietly(job, what), f"aiy_realtime button {what}"
-        )
-
-    async def _quietly(self, job: Any, what: str) -> None:
-        """A button has nobody to raise to: what goes wrong is logged (the LED shows errors)."""
-        try:
-            await job
-        except HomeAssistantError as err:
-            # Pressed again while it connected: that ended it, as the user wanted.
-            ended_early = err.translation_key == "session_ended_early"
-            LOGGER.log(
-                logging.DEBUG if ended_early else logging.WARNING,
-                "The button of %s could not %s: %s",
-                self.terminal.subentry.title,
-                what,
-                err,
-            )

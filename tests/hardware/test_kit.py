@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 from gpiozero import PWMLED, Button, Device, DigitalOutputDevice
@@ -36,6 +37,7 @@ from custom_components.aiy_realtime.hardware.pins import (
     RemotePins,
     open_pins,
 )
+from tests.hardware.fake_pigpiod import FakePigpiod
 from tests.hardware.fakes import FakePiGPIOFactory
 
 
@@ -380,3 +382,78 @@ def test_pigpio_s_own_failure_is_a_clear_error(
         open_pins(RemotePins("127.0.0.1", listening))
     assert caught.value.reason == "remote_unreachable"
     assert f"127.0.0.1:{listening}" in caught.value.detail
+
+
+# -- a remote Pi's pigpiod lost, through the real pigpio client ------------------------------------
+
+
+@pytest.fixture
+def pigpiod(socket_enabled: None) -> Generator[FakePigpiod]:
+    with FakePigpiod() as daemon:
+        yield daemon
+
+
+def _notify_threads() -> list[threading.Thread]:
+    """pigpio's notify threads, and the kit's own helpers that a lost pigpiod left waiting."""
+    import pigpio
+
+    helpers = {"kit close", "pigpiod check", "pigpiod connect"}
+    return [
+        t
+        for t in threading.enumerate()
+        if isinstance(t, pigpio._callback_thread) or t.name in helpers
+    ]
+
+
+def test_a_dropped_pigpiod_is_found_and_its_spinning_thread_ended(pigpiod: FakePigpiod) -> None:
+    kit = Kit.open(VOICE_HAT, RemotePins("127.0.0.1", pigpiod.port), post=run)
+    assert kit.check() is None
+    pigpiod.drop()
+    problem = kit.check(timeout=1.0)
+    assert problem is not None
+    assert problem.reason == "remote_lost"
+    started = time.monotonic()
+    assert kit.close_within(3.0, lost=True)
+    assert time.monotonic() - started < 1.0
+    deadline = time.monotonic() + 2
+    while _notify_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _notify_threads() == []  # it spun on the dropped socket until then
+
+
+def test_a_pigpiod_that_hangs_is_found_within_the_timeout_and_closed_without_it(
+    pigpiod: FakePigpiod,
+) -> None:
+    kit = Kit.open(VOICE_HAT, RemotePins("127.0.0.1", pigpiod.port), post=run)
+    pigpiod.hang()
+    started = time.monotonic()
+    problem = kit.check(timeout=0.5)
+    assert problem is not None
+    assert "did not answer" in problem.detail
+    assert kit.close_within(0.5) is False  # abandoned, its sockets cut
+    assert time.monotonic() - started < 2.0
+    deadline = time.monotonic() + 5
+    while _notify_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _notify_threads() == []
+
+
+def test_a_pigpiod_that_accepts_and_never_answers_cannot_hold_the_open(
+    pigpiod: FakePigpiod,
+) -> None:
+    pigpiod.hang()
+    started = time.monotonic()
+    with pytest.raises(GpioUnavailable) as caught:
+        Kit.open(
+            VOICE_HAT,
+            RemotePins("127.0.0.1", pigpiod.port),
+            KitOptions(connect_timeout=0.5),
+            post=run,
+        )
+    assert caught.value.reason == "remote_unreachable"
+    assert time.monotonic() - started < pins.COMMAND_TIMEOUT + 2
+    pigpiod.stop()  # the abandoned connect thread ends with the daemon's connections
+    deadline = time.monotonic() + 5
+    while _notify_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _notify_threads() == []

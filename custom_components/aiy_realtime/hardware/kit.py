@@ -4,7 +4,9 @@
     unsubscribe = kit.subscribe(on_button)     # ButtonEvent.PRESS / LONG_PRESS, through `post`
     kit.show("listening")                      # a session's state (VoiceState's words)
     kit.set_user_light(UserLight(on=True, brightness=128))
+    kit.check()                                # None, or GpioUnavailable: pigpiod is lost
     kit.close()                                # every pin released; safe twice
+    kit.close_within(3.0, lost=True)           # the same, never waiting on a dead pigpiod
 
 `open()` and `close()` block (a TCP connect, pin set-up, joining threads): call them off the
 event loop. `show()`, `set_user_light()` and `subscribe()` never block: the LED and the amplifier
@@ -36,6 +38,7 @@ from .led import (
     UserLight,
 )
 from .pins import (
+    COMMAND_TIMEOUT,
     CONNECT_TIMEOUT,
     GpioUnavailable,
     LocalPins,
@@ -300,11 +303,34 @@ class Kit:
             if self._closed:
                 return
             self._closed = True
+        severed = self._pins is not None and self._pins.severed
         for part in (self._button, self._player, self._amplifier):
             if part is not None:
-                _close_quietly(part)
+                _close_quietly(part, expect_failure=severed)
         if self._pins is not None:
             self._pins.close()
+
+    def check(self, timeout: float = COMMAND_TIMEOUT) -> GpioUnavailable | None:
+        """None while the pins answer, or why they no longer do (a remote pigpiod lost).
+        Blocks `timeout` at most."""
+        return None if self._pins is None or self._closed else self._pins.check(timeout)
+
+    def close_within(self, timeout: float, *, lost: bool = False) -> bool:
+        """`close()`, waiting `timeout` at most: whether it finished. A pigpiod that stopped
+        answering would hold each of gpiozero's commands until the socket's timeout; then its
+        sockets are cut and the close finishes on its own thread. `lost`: cut them first,
+        for a kit whose pigpiod is known gone (nothing there to release pins to)."""
+        if lost and self._pins is not None:
+            self._pins.sever()
+        closing = threading.Thread(target=self.close, name="kit close", daemon=True)
+        closing.start()
+        closing.join(timeout)
+        if not closing.is_alive():
+            return True
+        _LOGGER.warning("Closing the kit on %s took over %g s: abandoned", self.location, timeout)
+        if self._pins is not None:
+            self._pins.sever()
+        return False
 
     def __enter__(self) -> Self:
         return self
@@ -313,8 +339,10 @@ class Kit:
         self.close()
 
 
-def _close_quietly(part: Any) -> None:
+def _close_quietly(part: Any, *, expect_failure: bool = False) -> None:
+    """Close `part`, logging a failure: a warning, or (pins known lost) a debug line."""
     try:
         part.close()
     except Exception:
-        _LOGGER.warning("Closing %r of the kit failed", part, exc_info=True)
+        level = logging.DEBUG if expect_failure else logging.WARNING
+        _LOGGER.log(level, "Closing %r of the kit failed", part, exc_info=True)

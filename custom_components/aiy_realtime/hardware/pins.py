@@ -12,18 +12,28 @@ connect bounded by `timeout`): call it off the event loop.
 - `RemotePins(host, port)`: gpiozero's `PiGPIOFactory(host=…, port=…)` (the `pigpio` package,
   imported only here), owned by the kit and closed with it. The daemon is probed first with a
   bounded connect: pigpio's own connect has no timeout and prints its failures to stdout.
+
+A remote factory is watched once open (`OpenedPins.check()`): pigpio notices nothing itself. A
+pigpiod that goes away leaves its notify thread spinning on a closed socket and its commands
+failing; a Pi that loses power leaves them blocked for ever (its sockets have no timeout). So
+the command socket gets a timeout, `check()` runs a cheap command with a bounded wait, and
+`sever()` shuts both sockets down, which ends the notify thread and unblocks every command, so
+that closing a lost kit never waits on a dead socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 import importlib
 import logging
 import socket
+import threading
 from typing import Any, Final, Literal
 import warnings
 
 __all__ = [
+    "COMMAND_TIMEOUT",
     "CONNECT_TIMEOUT",
     "DEFAULT_PIGPIO_PORT",
     "GpioUnavailable",
@@ -43,6 +53,9 @@ DEFAULT_PIGPIO_PORT: Final = 8888
 CONNECT_TIMEOUT: Final = 3.0
 """Seconds the probe of a remote `pigpiod` may take: one that does not answer by then (a host
 that drops packets) counts as unreachable."""
+
+COMMAND_TIMEOUT: Final = 3.0
+"""Seconds a remote pigpiod may take over one command before it counts as lost."""
 
 PIGPIO_PACKAGE: Final = "pigpio"
 
@@ -76,6 +89,7 @@ type GpioUnavailableReason = Literal[
     "remote_unknown_host",
     "remote_refused",
     "remote_unreachable",
+    "remote_lost",
     "led_driver_missing",
     "failed",
 ]
@@ -98,16 +112,112 @@ class OpenedPins:
     factory: Any
     owned: bool
     location: PinLocation
+    severed: bool = False
+    """Its sockets were cut (`sever()`): pigpiod is gone."""
+
+    def check(self, timeout: float = COMMAND_TIMEOUT) -> GpioUnavailable | None:
+        """None while the pins answer; why not once a remote pigpiod is gone. Blocks for
+        `timeout` at most: the command runs in a thread of its own, left behind if it hangs."""
+        connection = _pigpio_connection(self.factory) if self.owned else None
+        if connection is None:
+            return None  # local pins (or a stand-in) are not lost while the process runs
+        if self.severed:
+            return GpioUnavailable("remote_lost", f"{self.location} was lost")
+        failure: list[BaseException] = []
+
+        def ask() -> None:
+            try:
+                connection.get_current_tick()
+            except BaseException as err:  # any failure is the daemon's loss
+                failure.append(err)
+
+        asking = threading.Thread(target=ask, name="pigpiod check", daemon=True)
+        asking.start()
+        asking.join(timeout)
+        notify = getattr(connection, "_notify", None)
+        if asking.is_alive():
+            why = f"did not answer within {timeout:g} s"
+        elif failure:
+            why = f"dropped the connection ({type(failure[0]).__name__}: {failure[0]})"
+        elif notify is not None and not notify.is_alive():
+            why = "dropped the button's notifications"
+        else:
+            return None
+        return GpioUnavailable(
+            "remote_lost",
+            f"{self.location} {why}: is the kit's Pi on, on the network, and pigpiod running?",
+        )
+
+    def sever(self) -> None:
+        """Shut a remote factory's sockets down without talking to pigpiod: the notify thread
+        ends (it spins on a dropped socket otherwise) and commands stop blocking, so that
+        `close()` is quick. Nothing for local pins."""
+        connection = _pigpio_connection(self.factory) if self.owned else None
+        if connection is None:
+            return
+        self.severed = True
+        notify = getattr(connection, "_notify", None)
+        if notify is not None:
+            notify.go = False  # its loop ends at the next read, which the shutdown returns
+            connection._notify = None  # its stop() would send on the dead socket
+        command = connection.sl.s
+        # gpiozero's close then talks to a stand-in that answers every command at once:
+        # devices close cleanly, rather than failing (and failing again when collected).
+        connection.sl.s = _Severed()
+        for sock in (getattr(getattr(notify, "sl", None), "s", None), command):
+            if sock is None or isinstance(sock, _Severed):
+                continue
+            with contextlib.suppress(OSError):  # already gone: what was wanted
+                sock.shutdown(socket.SHUT_RDWR)
+        if command is not None and not isinstance(command, _Severed):
+            command.close()  # a command blocked on it has been woken by the shutdown
 
     def close(self) -> None:
         """Close the factory if it is the kit's own; safe to call twice."""
         factory, self.factory = self.factory, None
         if factory is None or not self.owned:
             return
+        connection = _pigpio_connection(factory)
         try:
             factory.close()
         except Exception:
-            _LOGGER.warning("Closing the pin factory for %s failed", self.location, exc_info=True)
+            # A severed pigpiod fails every command of the close: expected, said quietly.
+            level = logging.DEBUG if self.severed else logging.WARNING
+            _LOGGER.log(
+                level, "Closing the pin factory for %s failed", self.location, exc_info=True
+            )
+        finally:
+            if connection is not None and connection.sl.s is not None:
+                connection.sl.s.close()  # the close above may not have reached it
+                connection.sl.s = None
+
+
+class _Severed:
+    """A lost pigpiod's command socket, stood in for: each command is answered at once with
+    the result 0 (pigpio reads 16 bytes, the command's 12 and the result)."""
+
+    def __init__(self) -> None:
+        self._asked = bytes(12)
+
+    def send(self, data: bytes) -> int:
+        self._asked = bytes(data[:12])
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.send(data)
+
+    def recv(self, size: int) -> bytes:
+        return (self._asked + bytes(4))[:size]
+
+    def close(self) -> None:
+        """Nothing to release: the real socket was closed by `sever()`."""
+
+
+def _pigpio_connection(factory: Any) -> Any:
+    """The `pigpio.pi` of a PiGPIOFactory (None for any other factory, or once closed)."""
+    connection = getattr(factory, "_connection", None)
+    sl = getattr(connection, "sl", None)
+    return connection if getattr(sl, "s", None) is not None else None
 
 
 # -- seams (tests replace these) -------------------------------------------------------------------
@@ -160,10 +270,33 @@ def _open_remote(location: RemotePins, timeout: float) -> Any:
             f"({err})",
         ) from err
     _probe(location, timeout)
-    try:
-        return factory_class(host=location.host, port=location.port)
-    except Exception as err:
-        raise gpio_error(err, location) from err
+    # pigpio's connect and first commands have no timeout: a daemon that accepts and never
+    # answers would hold this thread for ever, so the factory is made in one of its own.
+    made: list[Any] = []
+    failure: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            made.append(factory_class(host=location.host, port=location.port))
+        except BaseException as err:  # raised below, in the caller's thread
+            failure.append(err)
+
+    making = threading.Thread(target=make, name="pigpiod connect", daemon=True)
+    making.start()
+    making.join(timeout + COMMAND_TIMEOUT)
+    if making.is_alive():
+        raise GpioUnavailable(
+            "remote_unreachable",
+            f"{location} accepted the connection but did not answer: is it pigpiod, and is "
+            "the kit's Pi well?",
+        )
+    if failure:
+        raise gpio_error(failure[0], location) from failure[0]
+    factory = made[0]
+    if (connection := _pigpio_connection(factory)) is not None:
+        # From now on a command that hangs raises instead (check() then finds the kit lost).
+        connection.sl.s.settimeout(COMMAND_TIMEOUT)
+    return factory
 
 
 def _probe(location: RemotePins, timeout: float) -> None:
