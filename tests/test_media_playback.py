@@ -1,0 +1,173 @@
+"""HA's satellite contract for media: `media_id` and the pre-announce chime play on the terminal's
+speaker (decoded by HA's ffmpeg, no call placed for a file), and `assist_satellite/test_connection`
+succeeds as for a device that fetches HA's test sound. Real HA, its media source and ffmpeg, the
+test's PulseAudio server and the local Realtime peer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+import math
+from pathlib import Path
+import struct
+from typing import Any
+import wave
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from custom_components.aiy_realtime.const import EVENT_TRANSCRIPT
+from tests.audio_server import AudioServer
+from tests.helpers import assistant, async_set_up_entry, terminal
+from tests.peer import LocalRealtimePeer
+from tests.voice_helpers import Events, our_streams, satellite, until
+
+TONE_SECONDS = 0.8
+
+
+def tone_wav(path: Path, seconds: float = TONE_SECONDS, rate: int = 16000) -> Path:
+    """A 1 kHz tone at half of full scale."""
+    frames = b"".join(
+        struct.pack("<h", int(16000 * math.sin(2 * math.pi * 1000 * n / rate)))
+        for n in range(int(seconds * rate))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+    return path
+
+
+@pytest.fixture
+async def media_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """HA's local media folder (media-source://media_source/local/...)."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    hass.config.media_dirs = {"local": str(folder)}
+    return folder
+
+
+@pytest.fixture
+async def voice_entry(
+    hass: HomeAssistant,
+    media_dir: Path,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+) -> AsyncGenerator[MockConfigEntry]:
+    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert openai_at_peer.active_calls == 0
+    assert openai_at_peer.all_violations() == []
+    assert await our_streams(audio_server) == (0, 0)
+
+
+async def announce(hass: HomeAssistant, **data: Any) -> None:
+    await hass.services.async_call(
+        "assist_satellite", "announce", {"entity_id": satellite(hass), **data}, blocking=True
+    )
+
+
+async def test_a_media_id_plays_on_the_speaker_without_a_call(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    media_dir: Path,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    """Before, an announcement with only a media_id failed (`text_needed`)."""
+    tone_wav(media_dir / "doorbell.wav")
+    async with audio_server.recorder() as recording:
+        await announce(
+            hass, media_id="media-source://media_source/local/doorbell.wav", preannounce=False
+        )
+        await recording.wait_for_quiet()
+    # 20 ms windows: most of the tone's 40 reached the speaker, at the tone's loudness.
+    assert recording.loud_windows(0.2) >= 30
+    assert openai_at_peer.all_calls == []
+    assert hass.states.get(satellite(hass)).state == "idle"  # type: ignore[union-attr]
+
+
+async def test_the_chime_plays_before_the_words_and_not_when_turned_off(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    """HA's default chime (its preannounce.mp3) is heard before the call that says the words is
+    placed; with `preannounce: false` the first sound is the words, in the call."""
+    events = Events(hass)
+    heard_before_call: list[bool] = []
+    for preannounce in (True, False):
+        calls = len(openai_at_peer.all_calls)
+        async with audio_server.recorder() as recording:
+            announcing = hass.async_create_task(
+                announce(hass, message="The washing is done.", preannounce=preannounce)
+            )
+            await recording.wait_for_sound(3, threshold=0.01)
+            heard_before_call.append(len(openai_at_peer.all_calls) == calls)
+            await announcing
+    assert heard_before_call == [True, False]
+    assert len(openai_at_peer.all_calls) == 2
+    said = [(e["role"], e["text"]) for e in events.of(EVENT_TRANSCRIPT)]
+    assert said == [("assistant", "The washing is done.")] * 2
+
+
+async def test_test_connection_succeeds(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    """HA's test sends a media-only announcement of a URL it serves and waits for the device to
+    fetch it; before, the announcement failed with `text_needed` and the test timed out."""
+    client = await hass_ws_client(hass)
+    server = await hass_client_no_auth()  # HA's HTTP server, at the URL HA knows itself by
+    await hass.config.async_update(internal_url=str(server.make_url("/")).rstrip("/"))
+    async with audio_server.recorder() as recording:
+        await client.send_json_auto_id(
+            {"type": "assist_satellite/test_connection", "entity_id": satellite(hass)}
+        )
+        response = await client.receive_json()
+        await until(lambda: hass.states.get(satellite(hass)).state == "idle")  # type: ignore[union-attr]
+    assert recording.loud_windows(0.01) >= 5
+    assert response["success"], response
+    assert response["result"] == {"status": "success"}
+    assert openai_at_peer.all_calls == []
+
+
+async def test_bad_media_gives_a_translated_error_and_the_terminal_stays_usable(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    media_dir: Path,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    (media_dir / "broken.mp3").write_bytes(b"this is no sound at all" * 100)
+    tone_wav(media_dir / "good.wav")
+    cases = {
+        "media-source://media_source/local/missing.mp3": "media_unresolvable",
+        "media-source://media_source/local/broken.mp3": "media_unplayable",
+    }
+    for media_id, key in cases.items():
+        with pytest.raises(HomeAssistantError) as raised:
+            await announce(hass, media_id=media_id, preannounce=False)
+        assert raised.value.translation_key == key
+        assert media_id in str(raised.value)
+    assert await our_streams(audio_server) == (0, 0)  # the speaker never opened
+    async with audio_server.recorder() as recording:
+        await announce(hass, media_id="media-source://media_source/local/good.wav")
+        await recording.wait_for_quiet()
+    assert recording.loud_windows(0.2) >= 30
+    assert openai_at_peer.all_calls == []
