@@ -22,11 +22,12 @@ from pytest_homeassistant_custom_component.typing import (
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from custom_components.aiy_realtime.const import EVENT_TRANSCRIPT
+from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
+from custom_components.aiy_realtime.terminal_states import VoiceState
 from tests.audio_server import AudioServer
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
-from tests.voice_helpers import Events, our_streams, satellite, until
+from tests.voice_helpers import Events, our_streams, satellite, terminal_of, until
 
 TONE_SECONDS = 0.8
 
@@ -171,3 +172,41 @@ async def test_bad_media_gives_a_translated_error_and_the_terminal_stays_usable(
         await recording.wait_for_quiet()
     assert recording.loud_windows(0.2) >= 30
     assert openai_at_peer.all_calls == []
+
+
+async def test_start_conversation_plays_its_media_then_listens(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    media_dir: Path,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    """The media is the start of the conversation: played on the speaker before the call, which
+    then listens with the start message as what the model knows, and says nothing first."""
+    events = Events(hass)
+    tone_wav(media_dir / "question.wav")
+    async with audio_server.recorder() as recording:
+        starting = hass.async_create_task(
+            hass.services.async_call(
+                "assist_satellite",
+                "start_conversation",
+                {
+                    "entity_id": satellite(hass),
+                    "start_media_id": "media-source://media_source/local/question.wav",
+                    "start_message": "The user was asked whether to water the garden.",
+                    "preannounce": False,
+                },
+                blocking=True,
+            )
+        )
+        await recording.wait_for_sound(5, threshold=0.2)
+        assert openai_at_peer.all_calls == []
+        await starting
+    assert recording.loud_windows(0.2) >= 30
+    call = openai_at_peer.call()
+    assert "water the garden" in call.session["instructions"]
+    assert events.of(EVENT_TRANSCRIPT) == []
+    assert terminal_of(voice_entry).state is VoiceState.LISTENING
+    await hass.services.async_call(
+        DOMAIN, "end_session", {"entity_id": satellite(hass), "graceful": False}, blocking=True
+    )
