@@ -160,6 +160,8 @@ async def test_bad_media_gives_a_translated_error_and_the_terminal_stays_usable(
     cases = {
         "media-source://media_source/local/missing.mp3": "media_unresolvable",
         "media-source://media_source/local/broken.mp3": "media_unplayable",
+        # Not for ffmpeg to open: HA's files are reached through its media source only.
+        f"file://{media_dir / 'good.wav'}": "media_unresolvable",
     }
     for media_id, key in cases.items():
         with pytest.raises(HomeAssistantError) as raised:

@@ -11,6 +11,8 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import yarl
+
 from homeassistant.components import assist_satellite, media_source
 from homeassistant.components.assist_satellite.const import PREANNOUNCE_URL
 from homeassistant.components.ffmpeg import get_ffmpeg_manager
@@ -27,21 +29,31 @@ CHUNK_MS = 20
 """Milliseconds of sound written at a time: what the session's own speech writes."""
 PREANNOUNCE_FILE = Path(assist_satellite.__file__).parent / "preannounce.mp3"
 """What HA serves at PREANNOUNCE_URL: read from disk, so the default chime needs no HA URL."""
+URL_PROTOCOLS = "http,https,tcp,tls,crypto,httpproxy"
+"""What ffmpeg may open for a URL (a playlist included): the web only, so a media_id cannot make
+it read HA's files (`file:`) or reach other services, which no device fetching a URL can do."""
+FILE_PROTOCOLS = "file"
 
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """What ffmpeg reads (a local file or a URL) and what the user asked for (for errors)."""
+    """What ffmpeg reads (a local file or a URL), with what it may open to read it, and what the
+    user asked for (for errors)."""
 
     source: str
+    protocols: str
     asked: str
+
+    @classmethod
+    def file(cls, path: Path, asked: str) -> Media:
+        return cls(f"file:{path}", FILE_PROTOCOLS, asked)
 
 
 async def async_resolve(hass: HomeAssistant, media_id: str) -> Media:
     """Where `media_id` (a media-source ID, a URL, or a path on HA's own server) is read from;
     HomeAssistantError (translated) when HA cannot resolve it."""
     if media_id == PREANNOUNCE_URL:
-        return Media(str(PREANNOUNCE_FILE), media_id)
+        return Media.file(PREANNOUNCE_FILE, media_id)
     url = media_id
     if media_source.is_media_source_id(media_id):
         try:
@@ -51,13 +63,16 @@ async def async_resolve(hass: HomeAssistant, media_id: str) -> Media:
         if media.path is not None:  # a file HA has: no round trip through its HTTP server
             if not await hass.async_add_executor_job(media.path.is_file):
                 raise _unresolvable(media_id, FileNotFoundError(f"no file {media.path.name}"))
-            return Media(str(media.path), media_id)
+            return Media.file(media.path, media_id)
         url = media.url
     try:
         # HA's own paths become a full, signed URL, as for any device that fetches them.
-        return Media(async_process_play_media_url(hass, url), media_id)
+        url = async_process_play_media_url(hass, url)
     except HomeAssistantError as err:
         raise _unresolvable(media_id, err) from err
+    if yarl.URL(url).scheme not in ("http", "https"):
+        raise _unresolvable(media_id, ValueError("not a media source ID nor an http(s) URL"))
+    return Media(url, URL_PROTOCOLS, media_id)
 
 
 def _unresolvable(media_id: str, err: Exception) -> HomeAssistantError:
@@ -74,12 +89,15 @@ async def async_play(hass: HomeAssistant, sound: TerminalSound, media: Media) ->
     The speaker opens only once ffmpeg gave sound, so media it cannot read opens nothing.
     HomeAssistantError (translated) when it does not decode or the speaker fails.
     """
-    process = await asyncio.create_subprocess_exec(
-        *_decoder(hass, media.source, sound.rate),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *_decoder(hass, media, sound.rate),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as err:  # HA's ffmpeg binary is missing or does not run
+        raise _unplayable(media, str(err)) from err
     assert process.stdout is not None
     assert process.stderr is not None
     errors = asyncio.ensure_future(process.stderr.read())
@@ -123,12 +141,13 @@ async def _write(
         await speaker.close()  # plays out what the server still holds
 
 
-def _decoder(hass: HomeAssistant, source: str, rate: int) -> list[str]:
-    """ffmpeg reading `source` (a file or a URL), writing mono S16LE PCM at `rate` Hz."""
+def _decoder(hass: HomeAssistant, media: Media, rate: int) -> list[str]:
+    """ffmpeg reading `media`, writing mono S16LE PCM at `rate` Hz."""
     binary = get_ffmpeg_manager(hass).binary
     return [
         *(binary, "-nostdin", "-hide_banner", "-loglevel", "error"),
-        *("-i", source, "-vn", "-f", "s16le", "-acodec", "pcm_s16le"),
+        *("-protocol_whitelist", media.protocols, "-i", media.source),
+        *("-vn", "-f", "s16le", "-acodec", "pcm_s16le"),
         *("-ac", "1", "-ar", str(rate), "pipe:1"),
     ]
 
