@@ -24,7 +24,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
 from custom_components.aiy_realtime.terminal_states import VoiceState
-from tests.audio_server import AudioServer
+from tests.audio_server import AudioServer, speech_wav
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
 from tests.voice_helpers import Events, our_streams, satellite, terminal_of, until
@@ -212,3 +212,42 @@ async def test_start_conversation_plays_its_media_then_listens(
     await hass.services.async_call(
         DOMAIN, "end_session", {"entity_id": satellite(hass), "graceful": False}, blocking=True
     )
+
+
+async def test_ask_question_plays_its_media_and_returns_the_answer(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    media_dir: Path,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+    tmp_path: Path,
+) -> None:
+    """A recorded question plays on the speaker; the session that listens for the answer comes
+    after it, and says nothing itself."""
+    events = Events(hass)
+    tone_wav(media_dir / "question.wav")
+    openai_at_peer.script.hears.append("Yes, go ahead")
+    answer = await speech_wav("yes, go ahead", tmp_path / "answer.wav")
+
+    async def answer_when_listening() -> None:
+        await until(lambda: terminal_of(voice_entry).state is VoiceState.LISTENING)
+        await audio_server.play(answer)
+
+    answering = hass.async_create_task(answer_when_listening())
+    async with audio_server.recorder() as recording:
+        result = await hass.services.async_call(
+            "assist_satellite",
+            "ask_question",
+            {
+                "entity_id": satellite(hass),
+                "question_media_id": "media-source://media_source/local/question.wav",
+                "preannounce": False,
+                "answers": [{"id": "yes", "sentences": ["yes [go ahead]"]}],
+            },
+            blocking=True,
+            return_response=True,
+        )
+    await answering
+    assert result == {"id": "yes", "sentence": "Yes, go ahead", "slots": {}}
+    assert recording.loud_windows(0.2) >= 30
+    assert [e["role"] for e in events.of(EVENT_TRANSCRIPT)] == ["user"]
