@@ -27,7 +27,7 @@ from custom_components.aiy_realtime.terminal_states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
-from tests.voice_helpers import Events, our_streams, satellite, terminal_of, until
+from tests.voice_helpers import Events, ended_reasons, our_streams, satellite, terminal_of, until
 
 TONE_SECONDS = 0.8
 
@@ -251,3 +251,26 @@ async def test_ask_question_plays_its_media_and_returns_the_answer(
     assert result == {"id": "yes", "sentence": "Yes, go ahead", "slots": {}}
     assert recording.loud_windows(0.2) >= 30
     assert [e["role"] for e in events.of(EVENT_TRANSCRIPT)] == ["user"]
+
+
+async def test_a_media_announcement_ends_a_running_session_first(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    media_dir: Path,
+    openai_at_peer: LocalRealtimePeer,
+    audio_server: AudioServer,
+) -> None:
+    """As HA's satellites cancel a running pipeline: the sound is not mixed into a call."""
+    events = Events(hass)
+    tone_wav(media_dir / "doorbell.wav")
+    await hass.services.async_call(
+        DOMAIN, "start_session", {"entity_id": satellite(hass), "greeting": ""}, blocking=True
+    )
+    async with audio_server.recorder() as recording:
+        await announce(
+            hass, media_id="media-source://media_source/local/doorbell.wav", preannounce=False
+        )
+    assert terminal_of(voice_entry).session is None
+    assert ended_reasons(events) == ["user_ended"]
+    assert openai_at_peer.active_calls == 0
+    assert recording.loud_windows(0.2) >= 30
