@@ -425,6 +425,7 @@ async def test_ask_question_returns_the_matched_answer(
         {
             "entity_id": satellite(hass),
             "question": "Shall I start the dishwasher?",
+            "preannounce": False,  # the person answers once the first sound ends
             "answers": [
                 {"id": "yes", "sentences": ["yes [go ahead]", "sure"]},
                 {"id": "no", "sentences": ["no", "not now"]},
@@ -773,6 +774,7 @@ async def test_ask_question_takes_the_answer_not_its_own_echo(
         {
             "entity_id": satellite(hass),
             "question": "Shall I start the dishwasher?",
+            "preannounce": False,  # the person answers once the first sound ends
             "answers": [
                 {"id": "yes", "sentences": ["yes [go ahead]", "sure"]},
                 {"id": "no", "sentences": ["no [not now]", "not now"]},

@@ -16,6 +16,8 @@ from homeassistant.components.assist_satellite import (
     AssistSatelliteEntityFeature,
     SatelliteBusyError,
 )
+from homeassistant.components.assist_satellite.const import PREANNOUNCE_URL
+from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -23,6 +25,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import DOMAIN
 from .entity import TerminalEntity
+from .media_playback import Media, async_play, async_resolve
 from .prompts import say_exactly, you_asked
 from .terminal import VoiceTerminal
 from .terminal_states import SHOWN
@@ -80,8 +83,10 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         raise HomeAssistantError(translation_domain=DOMAIN, translation_key="no_wake_words")
 
     # HA's versions of these resolve the text to a TTS media URL first; here the Realtime model
-    # speaks the text itself (no TTS engine), so they take the text as it is. `media_id` and the
-    # preannounce chime are not played: the terminal plays only what the model says.
+    # speaks the text itself (no TTS engine), so they take the text as it is. Media (`media_id`,
+    # the pre-announce chime) the terminal plays itself, as a device fetches a URL HA gives it
+    # (media_playback.py). As in HA, media given is played instead of speaking the message: the
+    # message is the text a satellite with a screen shows, and this one has none.
 
     @override
     async def async_internal_announce(
@@ -89,12 +94,27 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         message: str | None = None,
         media_id: str | None = None,
         preannounce: bool = True,
-        preannounce_media_id: str | None = None,
+        preannounce_media_id: str = PREANNOUNCE_URL,
     ) -> None:
-        """Say `message`: in the running session, or in a short session of its own; returns
-        once it has played."""
-        text = self._text(message)
+        """Play `media_id`, or say `message`: in the running session, or in a short session of
+        its own; after the chime (`preannounce`) unless said in a running session. Returns once
+        it has played."""
+        text = None if media_id else self._text(message)
+        media = await self._media(media_id)
+        chime = await self._media(preannounce_media_id if preannounce else None)
         async with self._announcing():
+            if media is not None:
+                # HA cancels a running pipeline before an announcement: so does a file, which
+                # plays on the speaker on its own, not through the call.
+                await self.terminal.async_end(graceful=False)
+                await self._play(chime, media)
+                return
+            assert text is not None
+            # A spoken announcement is said in a running session instead of ending it (HA's
+            # cancel): the user's conversation goes on, and the model knows what was said. No
+            # chime there: the user is already listening to the terminal.
+            if self.terminal.session is None:
+                await self._play(chime)
             await self.terminal.async_say(text)
 
     @override
@@ -104,16 +124,21 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         start_media_id: str | None = None,
         extra_system_prompt: str | None = None,
         preannounce: bool = True,
-        preannounce_media_id: str | None = None,
+        preannounce_media_id: str = PREANNOUNCE_URL,
     ) -> None:
-        """Start a session whose first words are `start_message` (a running one ends first, as
-        HA's satellites cancel what runs); returns once they played, the session listening."""
-        text = self._text(start_message)
+        """Start a session whose first words are `start_message`, or that listens once
+        `start_media_id` played (a running one ends first, as HA's satellites cancel what runs);
+        returns once they played, the session listening."""
+        text = (start_message or "").strip() if start_media_id else self._text(start_message)
+        media = await self._media(start_media_id)
+        chime = await self._media(preannounce_media_id if preannounce else None)
         async with self._announcing():
             await self.terminal.async_end(graceful=False)
+            await self._play(chime, media)
             session = await self.terminal.async_start(
                 VoiceRequest(
-                    instructions=extra_system_prompt or text, first_words=say_exactly(text)
+                    instructions=extra_system_prompt or text or None,
+                    first_words=None if media else say_exactly(text),
                 )
             )
             await session.first_words_played()
@@ -124,17 +149,23 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         question: str | None = None,
         question_media_id: str | None = None,
         preannounce: bool = True,
-        preannounce_media_id: str | None = None,
+        preannounce_media_id: str = PREANNOUNCE_URL,
         answers: list[dict[str, Any]] | None = None,
     ) -> AssistSatelliteAnswer | None:
-        """Ask, listen for what the user says once the question has played (not its echo), and
-        match it to `answers`; the session only listens, and ends once answered."""
-        text = self._text(question)
+        """Ask (say `question`, or play `question_media_id`), listen for what the user says once
+        the question has played (not its echo), and match it to `answers`; the session only
+        listens, and ends once answered."""
+        text = (question or "").strip() if question_media_id else self._text(question)
+        media = await self._media(question_media_id)
+        chime = await self._media(preannounce_media_id if preannounce else None)
         async with self._announcing():
             await self.terminal.async_end(graceful=False)
+            await self._play(chime, media)
             session = await self.terminal.async_start(
                 VoiceRequest(
-                    instructions=you_asked(text), first_words=say_exactly(text), listen_only=True
+                    instructions=you_asked(text) if text else None,
+                    first_words=None if media else say_exactly(text),
+                    listen_only=True,
                 )
             )
             try:
@@ -147,6 +178,22 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         if not answers:
             return AssistSatelliteAnswer(id=None, sentence=heard)
         return self._question_response_to_answer(heard, answers)
+
+    async def _media(self, media_id: str | None) -> Media | None:
+        """Resolved before anything plays or ends, so a bad one changes nothing (as in HA)."""
+        return await async_resolve(self.hass, media_id) if media_id else None
+
+    async def _play(self, *media: Media | None) -> None:
+        """Play each on the speaker, the satellite responding meanwhile."""
+        if not any(media):
+            return
+        self._set_state(AssistSatelliteState.RESPONDING)
+        try:
+            for each in media:
+                if each is not None:
+                    await async_play(self.hass, self.terminal.sound, each)
+        finally:
+            self._set_state(SHOWN[self.terminal.state].satellite)
 
     # The integration's own actions (services.py).
 
