@@ -12,6 +12,7 @@ asked for by NB on the command socket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import socket
 import struct
@@ -54,6 +55,8 @@ class FakePigpiod:
         self.hanging = False
         self.commands = 0
         self._server: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        """The daemon's own threads, joined on stop: a test ends with none left."""
         self._connections: list[socket.socket] = []
         self._notify: dict[int, socket.socket] = {}  # handle → notify socket
         self._watched: dict[int, int] = {}  # handle → bits
@@ -71,8 +74,14 @@ class FakePigpiod:
         self.port = server.getsockname()[1]
         self._server = server
         self.hanging = False
-        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+        self._spawn(self._accept, server)
         return self
+
+    def _spawn(self, target: Callable[[socket.socket], None], sock: socket.socket) -> None:
+        thread = threading.Thread(target=target, args=(sock,), daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
 
     def drop(self) -> None:
         """Close every connection, as a pigpiod that restarts does (it keeps listening)."""
@@ -89,6 +98,11 @@ class FakePigpiod:
             self._server = None
             _close(server)
         self.drop()
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(2.0)
 
     def hang(self) -> None:
         """Accept, read, never answer: a Pi whose daemon (or network) died mid-way."""
@@ -133,7 +147,7 @@ class FakePigpiod:
                 return  # stopped
             with self._lock:
                 self._connections.append(connection)
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+            self._spawn(self._serve, connection)
 
     def _serve(self, connection: socket.socket) -> None:
         while True:
