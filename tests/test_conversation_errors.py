@@ -75,6 +75,21 @@ async def test_no_quota_raises_a_repair_issue_until_an_answer_works(
     assert issues.async_get_issue(DOMAIN, ISSUE_INSUFFICIENT_QUOTA) is None
 
 
+async def test_a_key_refused_mid_session_starts_reauth(
+    hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
+) -> None:
+    """As a spoken turn does: a response failed for the key asks for a new one."""
+    first = await converse(hass, agent_entry, "Hello")
+    peer.call().fail_responses.append(("invalid_request_error", "invalid_api_key"))
+
+    result = await converse(hass, agent_entry, "Hello again", first.conversation_id)
+    await hass.async_block_till_done()
+
+    assert_error(result, "The Realtime API refused the API key")
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+
+
 async def test_response_failed_for_quota_mid_session(
     hass: HomeAssistant, agent_entry: MockConfigEntry, peer: LocalRealtimePeer
 ) -> None:

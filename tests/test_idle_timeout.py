@@ -15,9 +15,9 @@ from custom_components.aiy_realtime.const import DOMAIN, MAX_IDLE_TIMEOUT
 from custom_components.aiy_realtime.realtime.config import server_idle_timeout_ms, server_vad
 from custom_components.aiy_realtime.terminal import TerminalSettings
 from tests.audio_server import AudioServer
-from tests.helpers import ASSISTANT_ID, assistant, async_set_up_entry, terminal
+from tests.helpers import ASSISTANT_ID, TERMINAL_ID, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer
-from tests.test_terminal_flow import begin, submit
+from tests.test_terminal_flow import begin, submit, suggested
 from tests.voice_helpers import satellite, terminal_of
 
 
@@ -67,3 +67,15 @@ def test_the_realtime_layer_refuses_a_timeout_the_api_would(milliseconds: int) -
     with pytest.raises(ValueError, match="outside 5000 to 30000"):
         server_vad(idle_timeout_ms=milliseconds)
     assert server_idle_timeout_ms(milliseconds / 1000) is None
+
+
+@pytest.mark.usefixtures("openai_at_peer", "loopback_ice")
+async def test_reconfigure_offers_a_timeout_saved_beyond_the_limit_as_the_limit(
+    hass: HomeAssistant, audio_server: AudioServer
+) -> None:
+    entry = await async_set_up_entry(
+        hass, assistant(), terminal(audio_server.server, idle_timeout=600)
+    )
+    result = await entry.start_subentry_reconfigure_flow(hass, TERMINAL_ID)
+    assert suggested(result, "idle_timeout") == MAX_IDLE_TIMEOUT
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -132,3 +132,16 @@ async def test_no_quota_at_the_start_raises_the_repair(
         await start(hass)
 
     assert quota_issue(hass) is not None
+
+
+def test_every_problem_has_its_words_on_the_sensor() -> None:
+    """The state sensor's `last_error` is shown in the user's words, not as a code."""
+    import json
+
+    from custom_components.aiy_realtime.openai_problems import TurnProblem
+
+    strings = json.loads(
+        (Path(__file__).parent.parent / "custom_components/aiy_realtime/strings.json").read_text()
+    )
+    attribute = strings["entity"]["sensor"]["session_state"]["state_attributes"]["last_error"]
+    assert set(attribute["state"]) == {problem.value for problem in TurnProblem}

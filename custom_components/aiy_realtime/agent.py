@@ -222,6 +222,9 @@ class RealtimeAgent:
             return AgentError("response_unfinished", reason=str(err))
         if (problem := problem_of_code(err.code)) in (TurnProblem.QUOTA, TurnProblem.RATE_LIMITED):
             return self._limit_error(quota=problem is TurnProblem.QUOTA)
+        if problem is TurnProblem.AUTH:  # as the voice path does: the key must be renewed
+            self.entry.async_start_reauth(self.hass)
+            return AgentError("invalid_auth")
         return AgentError("response_failed", message=str(err))
 
     def _limit_error(self, *, quota: bool) -> AgentError:

@@ -17,7 +17,6 @@ from homeassistant.components.assist_satellite import (
     SatelliteBusyError,
 )
 from homeassistant.components.assist_satellite.const import PREANNOUNCE_URL
-from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -25,7 +24,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import DOMAIN
 from .entity import TerminalEntity
-from .media_playback import Media, async_play, async_resolve
+from .media_playback import Media, async_resolve
 from .prompts import say_exactly, you_asked
 from .terminal import VoiceTerminal
 from .terminal_states import SHOWN
@@ -184,16 +183,8 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
         return await async_resolve(self.hass, media_id) if media_id else None
 
     async def _play(self, *media: Media | None) -> None:
-        """Play each on the speaker, the satellite responding meanwhile."""
-        if not any(media):
-            return
-        self._set_state(AssistSatelliteState.RESPONDING)
-        try:
-            for each in media:
-                if each is not None:
-                    await async_play(self.hass, self.terminal.sound, each)
-        finally:
-            self._set_state(SHOWN[self.terminal.state].satellite)
+        """Play each on the speaker (the terminal shows speaking meanwhile)."""
+        await self.terminal.async_play_media(*media)
 
     # The integration's own actions (services.py).
 

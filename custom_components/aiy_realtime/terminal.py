@@ -45,6 +45,7 @@ from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable,
 from .hardware.boards import BoardError
 from .hardware.button import ButtonEvent
 from .hardware.terminal_sound import TerminalSound
+from .media_playback import Media, async_play
 from .openai_problems import TurnProblem, async_create_quota_issue
 from .realtime.audio import AudioSink, PcmReader
 from .realtime.config import NoiseReduction
@@ -335,6 +336,28 @@ class VoiceTerminal:
             )
         )
 
+    async def async_play_media(self, *media: Media | None) -> None:
+        """Play sound files on the speaker with no session (an announcement's media, the
+        chime). The terminal is busy meanwhile (a press or a start waits for the end) and shows
+        speaking, so the kit's amplifier is on and the LED says so."""
+        files = [each for each in media if each is not None]
+        if not files:
+            return
+        async with self._starting:
+            if self.session is not None:
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="terminal_busy",
+                    translation_placeholders={"terminal": self.subentry.title},
+                )
+            self._refuse_when_closed()
+            self.on_state(VoiceState.SPEAKING)
+            try:
+                for each in files:
+                    await async_play(self.hass, self.sound, each)
+            finally:
+                self.on_state(VoiceState.IDLE)
+
     async def async_start(self, request: VoiceRequest) -> VoiceSession:
         """Start a session (one at a time); raises HomeAssistantError with a translated reason.
 
@@ -575,9 +598,8 @@ class VoiceTerminal:
                 self._run(self.async_end(graceful=True), "end")
             return
         self.kit.announce(event)
-        if self.session is None:
-            greeting = self.greeting().strip()
-            self._run(self.async_start(VoiceRequest(first_words=greeting or None)), "start")
+        if self.session is None:  # what the Start conversation button does
+            self._run(self.async_start_session(), "start")
         else:
             self._run(self.async_end(graceful=False), "end")
 

@@ -65,6 +65,10 @@ class TerminalSubentryFlow(SoundSteps):
     ) -> SubentryFlowResult:
         """Change a terminal."""
         self.options = dict(self._get_reconfigure_subentry().data)
+        if float(self.options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)) > MAX_IDLE_TIMEOUT:
+            # Saved when the form allowed 600 s: offered as what the terminal now uses, or the
+            # form would refuse its own value.
+            self.options[CONF_IDLE_TIMEOUT] = MAX_IDLE_TIMEOUT
         return await self.async_step_terminal()
 
     async def async_step_terminal(

@@ -25,7 +25,7 @@ from .instructions import split_prompt
 from .openai_problems import TurnProblem
 from .prompts import GOODBYE, TIME_IS_UP, say_exactly
 from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
-from .realtime.config import NoiseReduction, server_idle_timeout_ms
+from .realtime.config import NoiseReduction
 from .realtime.errors import RealtimeError, RealtimeSessionClosed
 from .realtime.lifecycle import GONE
 from .realtime.responses import Turn
@@ -351,8 +351,8 @@ class VoiceSession:
         when the session cannot take it (it is ending)."""
         if not self.accepting:
             return Said.NOT_TAKEN
-        turn = self.speak(say_exactly(text))
         try:
+            turn = self.speak(say_exactly(text))
             await self._played(turn)
             result = await turn.result()
         except RealtimeError:
@@ -446,8 +446,13 @@ class VoiceSession:
         sensor names it; a problem every later turn would have too ends the session."""
         self._listener.on_problem(problem, detail)
         session = self._session
-        if session is None or (now := SESSION_STATES.get(session.state)) is None:
-            return  # the session is ending anyway
+        if (
+            session is None
+            or self._ending
+            or session.state in GONE
+            or (now := SESSION_STATES.get(session.state)) is None
+        ):
+            return  # the session is ending anyway: its end shows
         # The error's three blinks play to their end before the state after it shows.
         self._listener.on_state(VoiceState.ERROR)
         if problem.lasting:
@@ -544,7 +549,7 @@ class VoiceSession:
         session = self._session
         if session is not None and session.state is SessionState.LISTENING:
             timeout = self._setup.idle_timeout
-            if server_idle_timeout_ms(timeout) is not None:
+            if "idle_timeout_ms" in (session.config.turn_detection or {}):
                 timeout += IDLE_GRACE
             self._timer("idle", timeout, lambda: self._end_at_once(CloseReason.IDLE_TIMEOUT))
 
