@@ -465,3 +465,47 @@ async def test_the_kit_is_an_adapter_that_knows_no_terminal(
     assert kit.kit.session_state is None
     await kit.async_close()
     assert reserved(kit_pins) == []
+
+
+async def test_media_plays_with_the_amplifier_on(
+    hass: HomeAssistant,
+    openai_at_peer: LocalRealtimePeer,
+    loopback_ice: None,
+    audio_server: AudioServer,
+    kit_pins: MockFactory,
+    tmp_path: Path,
+) -> None:
+    """An announcement's sound file plays with no session: the terminal still shows speaking,
+    so the kit's amplifier is on for it (before, it stayed off and nothing was heard)."""
+    from tests.test_media_playback import tone_wav
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    hass.config.media_dirs = {"local": str(folder)}  # before HA's media source is set up
+    tone_wav(folder / "doorbell.wav", seconds=1.5)
+    entry = await async_set_up_entry(
+        hass, assistant(), terminal(audio_server.server, board="voice_hat", pins="local")
+    )
+    voice_terminal = terminal_of(entry)
+    playing = hass.async_create_task(
+        hass.services.async_call(
+            "assist_satellite",
+            "announce",
+            {
+                "entity_id": "assist_satellite.kitchen_terminal",
+                "media_id": "media-source://media_source/local/doorbell.wav",
+                "preannounce": False,
+            },
+            blocking=True,
+        )
+    )
+    await until(lambda: voice_terminal.state is VoiceState.SPEAKING or playing.done())
+    await hass.async_add_executor_job(voice_terminal.kit.kit.flush)
+    assert kit_pins.pin(AMP).state
+    await playing
+    await hass.async_add_executor_job(voice_terminal.kit.kit.flush)
+    assert voice_terminal.state is VoiceState.IDLE
+    assert not kit_pins.pin(AMP).state
+    assert openai_at_peer.requests["calls"] == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert reserved(kit_pins) == []
