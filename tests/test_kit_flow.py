@@ -39,6 +39,13 @@ TEXTS = json.loads(
 )["config_subentries"]["voice_terminal"]
 ALSA_CONF = Path(os.environ.get("ALSA_CONFIG_DIR", "/usr/share/alsa")) / "alsa.conf"
 KIT = {"pins": "local", "long_press": "end_session", "led_idle": "off"}
+TERMINAL_STEP = {
+    "assistant": ASSISTANT_ID,
+    "audio_backend": "pulseaudio",
+    "idle_timeout": 60,
+    "half_duplex": False,
+}
+"""The terminal step of a reconfigure, left as it was saved: what comes after it is tested."""
 KIT_KEYS = ("board", "pins", "pigpio_host", "pigpio_port", "long_press", "led_idle")
 
 
@@ -289,12 +296,7 @@ async def test_removing_the_kit_removes_its_entities(
     result = await submit(
         hass,
         result,
-        {
-            "assistant": ASSISTANT_ID,
-            "audio_backend": "pulseaudio",
-            "idle_timeout": 60,
-            "half_duplex": False,
-        },
+        TERMINAL_STEP,
     )
     assert result["step_id"] == "kit"
     assert suggested(result, "board") == "voice_hat"
@@ -333,12 +335,7 @@ async def test_reconfigure_starts_each_kit_step_from_the_terminal_s_kit(
         result = await submit(
             hass,
             result,
-            {
-                "assistant": ASSISTANT_ID,
-                "audio_backend": "pulseaudio",
-                "idle_timeout": 60,
-                "half_duplex": False,
-            },
+            TERMINAL_STEP,
         )
         assert result["step_id"] == "kit"
         assert suggested(result, "board") == "voice_bonnet"
