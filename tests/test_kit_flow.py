@@ -25,6 +25,7 @@ from homeassistant.helpers import entity_registry as er
 from custom_components.aiy_realtime.const import DOMAIN, SUBENTRY_TERMINAL
 from custom_components.aiy_realtime.hardware import pins
 from tests.audio_server import AudioServer
+from tests.hardware.fake_pigpiod import FakePigpiod
 from tests.hardware.fakes import FakePiGPIOFactory
 from tests.helpers import ASSISTANT_ID, TERMINAL_ID, assistant, async_set_up_entry, terminal
 from tests.kit_helpers import reserved
@@ -264,8 +265,8 @@ async def test_a_remote_kit_needs_a_pigpiod_that_answers(
     assert suggested(result, "pigpio_host") == "127.0.0.1"  # nothing typed is lost
     assert suggested(result, "pigpio_port") == port
 
-    with socket.create_server(("127.0.0.1", 0)) as pigpiod:
-        port = pigpiod.getsockname()[1]
+    with FakePigpiod() as pigpiod:
+        port = pigpiod.port
         result = await submit(hass, result, {"pigpio_host": "127.0.0.1", "pigpio_port": port})
     # The kit's own PulseAudio server (its network module) is the one suggested.
     assert result["step_id"] == "pulseaudio"
@@ -319,8 +320,8 @@ async def test_reconfigure_starts_each_kit_step_from_the_terminal_s_kit(
 ) -> None:
     FakePiGPIOFactory.made = []
     monkeypatch.setattr(pins, "remote_factory_class", lambda: FakePiGPIOFactory)
-    with socket.create_server(("127.0.0.1", 0)) as pigpiod:
-        port = pigpiod.getsockname()[1]
+    with FakePigpiod() as pigpiod:
+        port = pigpiod.port
         kit = {
             "board": "voice_bonnet",
             "pins": "remote",

@@ -27,6 +27,7 @@ from custom_components.aiy_realtime.hardware.led import KTD202X_REGISTERS
 from custom_components.aiy_realtime.prompts import GOODBYE
 from custom_components.aiy_realtime.terminal_states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
+from tests.hardware.fake_pigpiod import FakePigpiod
 from tests.hardware.fakes import FakePiGPIOFactory
 from tests.hardware.led_patterns import between, identify, record, wait_for
 from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
@@ -365,8 +366,8 @@ async def test_a_kit_on_another_pi_through_pigpiod(
     fake_remote: type[FakePiGPIOFactory],
     socket_enabled: None,
 ) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as pigpiod:
-        port = pigpiod.getsockname()[1]
+    with FakePigpiod() as pigpiod:
+        port = pigpiod.port
         entry = await async_set_up_entry(
             hass, assistant(), remote_terminal(audio_server.server, port)
         )
@@ -418,13 +419,17 @@ async def test_a_pigpiod_that_refuses_is_a_repair_issue_until_it_answers(
         button = entity(hass, "event", "button")
         assert hass.states.get(button).state == "unavailable"
 
-        pigpiod.listen()
+        pigpiod.close()  # the Pi has booted: its pigpiod listens on that port
+        daemon = FakePigpiod()
+        daemon.port = port
+        daemon.start()
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=61))
         await until(lambda: hass.states.get(button).state != "unavailable")
 
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
         assert len(fake_remote.made) == 1
         await hass.config_entries.async_unload(entry.entry_id)
+        daemon.stop()
     assert fake_remote.made[0].closed
 
 

@@ -192,7 +192,7 @@ class TerminalKit:
             self._unavailable(err)
             return False
         if self._closing:  # unloaded while it opened
-            await self.hass.async_add_executor_job(kit.close)
+            await self.hass.async_add_executor_job(partial(kit.close_within, KIT_CLOSE_TIMEOUT))
             return False
         if self.problem is not None:
             LOGGER.info("The kit of %s works again", self.title)

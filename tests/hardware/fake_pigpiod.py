@@ -1,7 +1,8 @@
 """A pigpiod on loopback, speaking enough of its socket protocol for the real `pigpio` client
 and gpiozero's PiGPIOFactory: a test can press the button through it, drop it (the daemon
-restarting), stop it, start it again on the same port, or make it hang (a Pi that lost power:
-connections accepted, nothing ever answered).
+restarting), stop it, start it again on the same port, make it hang (a Pi that lost power:
+connections accepted, nothing ever answered) or answer late (a Pi too busy, or a network losing
+packets: each answer `late` seconds after its command).
 
 The protocol (pigpio.py): each command is 16 bytes, little-endian `cmd, p1, p2, p3`, with `p3`
 more bytes after it for the few extended commands; the answer is the same 16 bytes with the
@@ -17,6 +18,7 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 from typing import Final, Self
 
 HWVER: Final = 17
@@ -53,6 +55,8 @@ class FakePigpiod:
         self.range: dict[int, int] = {}
         self.frequency: dict[int, int] = {}
         self.hanging = False
+        self.late = 0.0
+        """Seconds each answer waits before it is sent."""
         self.commands = 0
         self._server: socket.socket | None = None
         self._threads: list[threading.Thread] = []
@@ -162,6 +166,8 @@ class FakePigpiod:
                 continue
             self.commands += 1
             result = self._run(connection, cmd, p1, p2)
+            if self.late:
+                time.sleep(self.late)
             try:
                 connection.sendall(COMMAND.pack(cmd, p1, p2, result & 0xFFFFFFFF))
             except OSError:

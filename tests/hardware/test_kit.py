@@ -275,9 +275,9 @@ def fake_remote(monkeypatch: pytest.MonkeyPatch) -> Generator[type[FakePiGPIOFac
 
 @pytest.fixture
 def listening(socket_enabled: None) -> Generator[int]:
-    """A port on loopback that accepts connections (the kernel's backlog: no thread)."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        yield server.getsockname()[1]
+    """A port on loopback with a pigpiod behind it (it answers the open's probe)."""
+    with FakePigpiod() as daemon:
+        yield daemon.port
 
 
 @pytest.fixture

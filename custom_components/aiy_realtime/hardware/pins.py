@@ -11,12 +11,14 @@ connect bounded by `timeout`): call it off the event loop.
   `MockFactory`, or hand a factory to `Kit.open` directly.
 - `RemotePins(host, port)`: gpiozero's `PiGPIOFactory(host=…, port=…)` (the `pigpio` package,
   imported only here), owned by the kit and closed with it. The daemon is probed first with a
-  bounded connect: pigpio's own connect has no timeout and prints its failures to stdout.
+  bounded connect and one bounded command: pigpio's own connect has no timeout and prints its
+  failures to stdout. A factory pigpio finishes after the open gave up is closed, not leaked.
 
 A remote factory is watched once open (`OpenedPins.check()`): pigpio notices nothing itself. A
 pigpiod that goes away leaves its notify thread spinning on a closed socket and its commands
 failing; a Pi that loses power leaves them blocked for ever (its sockets have no timeout). So
-the command socket gets a timeout, `check()` runs a cheap command with a bounded wait, and
+the command socket gets a timeout (the first one loses it for good: a late reply would answer
+the next command), `check()` runs a cheap command with a bounded wait, and
 `sever()` shuts both sockets down, which ends the notify thread and unblocks every command, so
 that closing a lost kit never waits on a dead socket.
 """
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import importlib
 import logging
 import socket
+import struct
 import threading
 from typing import Any, Final, Literal
 import warnings
@@ -174,11 +177,12 @@ class OpenedPins:
 
     def close(self) -> None:
         """Close the factory if it is the kit's own; safe to call twice."""
-        factory, self.factory = self.factory, None
+        factory = self.factory
         if factory is None or not self.owned:
             return
         connection = _pigpio_connection(factory)
         try:
+            # The factory is dropped only once closed: a check() meanwhile still finds it.
             factory.close()
         except Exception:
             # A severed pigpiod fails every command of the close: expected, said quietly.
@@ -187,6 +191,7 @@ class OpenedPins:
                 level, "Closing the pin factory for %s failed", self.location, exc_info=True
             )
         finally:
+            self.factory = None
             if connection is not None and connection.sl.s is not None:
                 connection.sl.s.close()  # the close above may not have reached it
                 connection.sl.s = None
@@ -270,41 +275,56 @@ def _open_remote(location: RemotePins, timeout: float) -> Any:
             f"({err})",
         ) from err
     _probe(location, timeout)
-    # pigpio's connect and first commands have no timeout: a daemon that accepts and never
-    # answers would hold this thread for ever, so the factory is made in one of its own.
+    # pigpio's connect and first commands have no timeout. The probe found the daemon
+    # answering, but it may stall in between: the factory is made in a thread of its own, and
+    # one it finishes after this open gave up is closed there, not left connected.
     made: list[Any] = []
     failure: list[BaseException] = []
+    abandoned = threading.Event()
+    handing_over = threading.Lock()
 
     def make() -> None:
         try:
-            made.append(factory_class(host=location.host, port=location.port))
+            factory = factory_class(host=location.host, port=location.port)
         except BaseException as err:  # raised below, in the caller's thread
             failure.append(err)
+            return
+        with handing_over:
+            if not abandoned.is_set():
+                made.append(factory)
+                return
+        _LOGGER.debug("%s answered after the open gave up: closing its pin factory", location)
+        with contextlib.suppress(Exception):
+            factory.close()
 
     making = threading.Thread(target=make, name="pigpiod connect", daemon=True)
     making.start()
     making.join(timeout + COMMAND_TIMEOUT)
-    if making.is_alive():
-        raise GpioUnavailable(
-            "remote_unreachable",
-            f"{location} accepted the connection but did not answer: is it pigpiod, and is "
-            "the kit's Pi well?",
-        )
+    with handing_over:
+        if not made and not failure:
+            abandoned.set()
+            raise GpioUnavailable(
+                "remote_unreachable",
+                f"{location} accepted the connection but did not answer: is it pigpiod, and "
+                "is the kit's Pi well?",
+            )
     if failure:
         raise gpio_error(failure[0], location) from failure[0]
     factory = made[0]
     if (connection := _pigpio_connection(factory)) is not None:
-        # From now on a command that hangs raises instead (check() then finds the kit lost).
-        connection.sl.s.settimeout(COMMAND_TIMEOUT)
+        # From now on a command that hangs raises, and loses the socket (check() then finds
+        # the kit lost).
+        connection.sl.s = _CommandSocket(connection.sl.s, COMMAND_TIMEOUT)
     return factory
 
 
 def _probe(location: RemotePins, timeout: float) -> None:
-    """Connect once, bounded, so that a dead address fails here and fast, and clearly."""
+    """Connect once and ask for the tick, bounded, so that a dead address, or a daemon that
+    accepts and never answers, fails here, fast and clearly, before pigpio's unbounded connect."""
     where = f"{location.host}:{location.port}"
     try:
-        with socket.create_connection((location.host, location.port), timeout=timeout):
-            pass
+        with socket.create_connection((location.host, location.port), timeout=timeout) as probe:
+            answered = _asks_tick(probe)
     except socket.gaierror as err:
         raise GpioUnavailable(
             "remote_unknown_host",
@@ -326,6 +346,87 @@ def _probe(location: RemotePins, timeout: float) -> None:
         raise GpioUnavailable(
             "remote_unreachable", f"{where} cannot be reached ({err.strerror or err})"
         ) from err
+    if not answered:
+        raise GpioUnavailable(
+            "remote_unreachable",
+            f"{where} accepted the connection but did not answer within {timeout:g} s: is it "
+            "pigpiod, and is the kit's Pi well?",
+        )
+
+
+_TICK_COMMAND: Final = struct.pack("<IIII", 16, 0, 0, 0)
+"""pigpio's TICK (command 16), the cheapest there is: answered with 16 bytes."""
+
+
+def _asks_tick(probe: socket.socket) -> bool:
+    """Whether the daemon answers one command before the probe's timeout (False if it stays
+    silent or hangs up mid-answer)."""
+    probe.sendall(_TICK_COMMAND)
+    answer = b""
+    try:
+        while len(answer) < len(_TICK_COMMAND):
+            chunk = probe.recv(len(_TICK_COMMAND) - len(answer))
+            if not chunk:
+                return False
+            answer += chunk
+    except TimeoutError:
+        return False
+    return answer[:4] == _TICK_COMMAND[:4]
+
+
+class _CommandSocket:
+    """pigpio's command socket, each reply bounded by `timeout`.
+
+    pigpio pairs a command with the next 16 bytes it reads. A reply that comes after its
+    command gave up would answer the command after it (a mode read as the tick's reply): so the
+    first timeout or error loses the socket for good, cut at once, and every later command
+    fails, which `OpenedPins.check()` then reports as the kit lost."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        sock.settimeout(timeout)
+        self._sock = sock
+        self.lost: OSError | None = None
+
+    def _fail(self, err: OSError) -> OSError:
+        if self.lost is None:
+            self.lost = err
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+        return err
+
+    def _usable(self) -> None:
+        if self.lost is not None:
+            raise ConnectionError(f"pigpiod's connection was lost ({self.lost!r})")
+
+    def send(self, data: bytes) -> int:
+        self._usable()
+        try:
+            return self._sock.send(data)
+        except OSError as err:
+            raise self._fail(err) from None
+
+    def sendall(self, data: bytes) -> None:
+        self._usable()
+        try:
+            self._sock.sendall(data)
+        except OSError as err:
+            raise self._fail(err) from None
+
+    def recv(self, size: int) -> bytes:
+        self._usable()
+        try:
+            data = self._sock.recv(size)
+        except OSError as err:
+            raise self._fail(err) from None
+        if not data:
+            raise self._fail(ConnectionResetError("pigpiod closed the connection"))
+        return data
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 def gpio_error(err: BaseException, location: PinLocation, *, tried: str = "") -> GpioUnavailable:
