@@ -59,6 +59,27 @@ def pytest_configure(config: pytest.Config) -> None:
     _take_audio_commands_away()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What each failure said, again at the very end, a few lines each: CI keeps only the tail
+    of the output, and a rare failure should be readable from it."""
+    reports = [
+        *terminalreporter.stats.get("failed", []),
+        *terminalreporter.stats.get("error", []),
+    ]
+    if not reports:
+        return
+    terminalreporter.section("why (the E lines of each failure)")
+    for report in reports:
+        said = [
+            line
+            for line in str(report.longrepr).splitlines()
+            if line.lstrip(" |").startswith("E ") or "Error:" in line or "assert " in line
+        ]
+        terminalreporter.write_line(f"{report.nodeid} ({report.when}):")
+        for line in said[-20:]:
+            terminalreporter.write_line(f"  {line[:300]}")
+
+
 @pytest.fixture(autouse=True)
 def no_audio_command_ran() -> Generator[None]:
     """Fails the test in which anything ran pactl, parec, arecord... (the stand-ins log it)."""

@@ -91,3 +91,43 @@ async def test_an_announcement_spoken_over_in_a_session_says_it_was_cut_off(
         DOMAIN, "end_session", {"entity_id": satellite(hass), "graceful": False}, blocking=True
     )
     await asyncio.sleep(0)
+
+
+async def test_a_long_announcement_is_reported_heard_only_once_its_audio_has_played_out(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    openai_at_peer: LocalRealtimePeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its audio plays on long after the text was generated. Before, the wait for it was one
+    fixed cap (30 s, here 1 s): a longer announcement was reported heard while still playing."""
+    from custom_components.aiy_realtime import voice_session
+
+    monkeypatch.setattr(voice_session, "AUDIO_END_WAIT", 1.0)
+    openai_at_peer.script.seconds_per_word = 0.1  # NEWS: about 5 s of speech
+
+    await announce(hass, NEWS)
+
+    sent = [e["type"] for e in openai_at_peer.all_calls[0].sent]
+    assert "output_audio_buffer.stopped" in sent, "reported heard before its audio ended"
+    assert "output_audio_buffer.cleared" not in sent
+
+
+async def test_an_announcement_the_model_never_finishes_fails_within_a_bound(
+    hass: HomeAssistant,
+    voice_entry: MockConfigEntry,
+    openai_at_peer: LocalRealtimePeer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before, once the playing wait's cap passed, the action waited on the response for ever."""
+    from custom_components.aiy_realtime import voice_session
+
+    monkeypatch.setattr(voice_session, "AUDIO_END_WAIT", 1.0)
+    monkeypatch.setattr(voice_session, "RESPONSE_WAIT", 1.0, raising=False)
+    openai_at_peer.script.delay_before_response = 600
+
+    with pytest.raises(HomeAssistantError) as raised:
+        async with asyncio.timeout(20):
+            await announce(hass, "The washing machine is done.")
+    assert raised.value.translation_key == "announcement_cut_off"
+    await until(lambda: terminal_of(voice_entry).session is None)

@@ -4,7 +4,7 @@ the start to whichever end comes (the conversation itself is voice_turns.py's)."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,7 +28,7 @@ from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
 from .realtime.config import NoiseReduction
 from .realtime.errors import RealtimeError, RealtimeSessionClosed
 from .realtime.lifecycle import GONE
-from .realtime.responses import Turn
+from .realtime.responses import ResponseResult, Turn
 from .realtime.session import CloseReason, RealtimeSession, SessionEvent, SessionState
 from .realtime.signaling import Signaling
 from .terminal_states import SESSION_STATES, VoiceState
@@ -40,7 +40,11 @@ from .voice_turns import VoiceTurns
 _LOGGER = logging.getLogger(__name__)
 
 AUDIO_END_WAIT = 30.0
-"""Seconds a goodbye or an announcement may take to play."""
+"""Seconds a goodbye may take to play; an announcement gets this much more than its text takes
+to say (at the voice's speech rate, twice over)."""
+RESPONSE_WAIT = 30.0
+"""Seconds the model may take to generate an announcement in full (`response.done`); its audio
+may play on after that."""
 IDLE_GRACE = 5.0
 """How much longer than the server's own idle timeout the client waits, listening, before it
 ends the session itself (semantic VAD has no idle timeout of its own)."""
@@ -353,16 +357,45 @@ class VoiceSession:
             return Said.NOT_TAKEN
         try:
             turn = self.speak(say_exactly(text))
-            await self._played(turn)
-            result = await turn.result()
+            async with asyncio.timeout(RESPONSE_WAIT):
+                result = await turn.result()
         except RealtimeError:
             return Said.NOT_TAKEN
+        except TimeoutError:
+            _LOGGER.warning("The model did not finish saying %r within %g s", text, RESPONSE_WAIT)
+            self._stop_talking()
+            return Said.CUT_OFF
+        heard = await self._played_out(result.responses, text)
+        return Said.PLAYED if result.status == "completed" and heard else Said.CUT_OFF
+
+    async def _played_out(self, responses: Sequence[ResponseResult], text: str) -> bool:
+        """Whether the responses' audio played to its end. Generated in full is not heard in
+        full: the audio plays on after response.done, for about as long as the text takes to
+        say; waited for with room to spare, then cut off (a stuck player would hold the
+        terminal for ever)."""
         session = self._session
-        # Generated in full is not heard in full: the audio plays on after response.done.
-        cut = session is not None and any(
-            session.playback.cut_off(response.response_id) for response in result.responses
-        )
-        return Said.PLAYED if result.status == "completed" and not cut else Said.CUT_OFF
+        if session is None:
+            return False
+        playback = session.playback
+        within = AUDIO_END_WAIT + 2 * len(text) / playback.chars_per_second
+        try:
+            async with asyncio.timeout(within):
+                for response in responses:
+                    await playback.finished(response.response_id, within)
+                if (pump := session.audio_pump) is not None:
+                    await pump.played_out()
+        except TimeoutError:
+            pass
+        if any(playback.playing(response.response_id) for response in responses):
+            _LOGGER.warning("Saying %r took over %.0f s: cut off", text, within)
+            self._stop_talking()
+            return False
+        return not any(playback.cut_off(response.response_id) for response in responses)
+
+    def _stop_talking(self) -> None:
+        if (session := self._session) is not None:
+            with contextlib.suppress(RealtimeError):
+                session.interrupt()
 
     async def first_words_played(self) -> float:
         """Wait until the first words (a greeting, a question) have played; when that was."""

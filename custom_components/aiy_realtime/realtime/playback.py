@@ -72,6 +72,11 @@ class Playback:
             return None
         return (span.ended if span.ended is not None else time.monotonic()) - span.started
 
+    def playing(self, response_id: str) -> bool:
+        """Whether the response's audio started and has neither stopped nor been cleared."""
+        span = self._spans.get(response_id)
+        return span is not None and span.ended is None
+
     def cut_off(self, response_id: str) -> bool:
         """Whether the response's audio started and was cleared before its end (a barge-in,
         the session ending)."""
