@@ -4,7 +4,9 @@ peer, real sound through the test's PulseAudio server."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import timedelta
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,33 @@ async def mock_recorder_before_hass(
 ) -> None:
     """The recorder's database must be made before `hass` (the harness checks it), and this
     suite's autouse fixtures ask for `hass` before any test's own fixtures."""
+
+
+@pytest.fixture(autouse=True)
+def quiet_sql() -> Generator[None]:
+    """The harness logs at DEBUG, which makes SQLAlchemy echo every statement the recorder's
+    thread runs, printed past the test's capture: only its warnings here."""
+    engine = logging.getLogger("sqlalchemy.engine")
+    level = engine.level
+    engine.setLevel(logging.WARNING)
+    yield
+    engine.setLevel(level)
+
+
+def test_every_end_reason_has_its_words_in_the_logbook_and_on_the_sensor() -> None:
+    """The logbook's words for an end (English, as HA's logbook is) and the sensor's (in
+    strings.json): one for each way a session ends, no more."""
+    import json
+
+    from custom_components.aiy_realtime import logbook
+    from custom_components.aiy_realtime.realtime.lifecycle import CloseReason
+
+    strings = json.loads(
+        (Path(logbook.__file__).parent / "strings.json").read_text(encoding="utf-8")
+    )
+    sensor = strings["entity"]["sensor"]["session_state"]["state_attributes"]
+    on_sensor = sensor["last_end_reason"]["state"]
+    assert set(logbook.END_REASONS) == {reason.value for reason in CloseReason} == set(on_sensor)
 
 
 def device_of(hass: HomeAssistant) -> str:
