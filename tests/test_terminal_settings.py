@@ -231,3 +231,45 @@ async def test_the_reconfigure_form_of_one_terminal_leaves_another_s_call_alone(
     number = entity_of(hass, "number", "idle_timeout")
     assert float(hass.states.get(number).state) == 20  # type: ignore[union-attr]
     await hall.async_end(graceful=False)
+
+
+async def test_settings_and_buttons_are_written_only_when_they_change_not_on_each_state(
+    hass: HomeAssistant, openai_at_peer: LocalRealtimePeer, audio_server: AudioServer
+) -> None:
+    """A session goes through many states (connecting, listening, speaking, ending...): only the
+    satellite and the sensor show them. The settings and the buttons were written each time."""
+    from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED
+    from homeassistant.core import Event, callback
+
+    entry = await async_set_up_entry(hass, assistant(), terminal(audio_server.server))
+    quiet = {
+        entity_of(hass, "select", "assistant"),
+        entity_of(hass, "switch", "half_duplex"),
+        entity_of(hass, "switch", "echo_cancellation"),
+        entity_of(hass, "number", "idle_timeout"),
+        entity_of(hass, "button", "start_conversation"),
+        entity_of(hass, "button", "end_conversation"),
+    }
+    sensor = entity_of(hass, "sensor", "session_state")
+    written: list[str] = []
+
+    @callback
+    def seen(event: Event) -> None:
+        written.append(event.data["entity_id"])
+
+    @callback
+    def ours(event_data: Any) -> bool:
+        return True
+
+    for kind in (EVENT_STATE_CHANGED, EVENT_STATE_REPORTED):
+        hass.bus.async_listen(kind, seen, event_filter=ours)
+    await start(hass)
+    await until(lambda: hass.states.get(sensor).state == "listening")  # type: ignore[union-attr]
+    await end(hass, entry)
+    await hass.async_block_till_done()
+
+    assert written.count(sensor) >= 3  # the session's states were shown
+    assert [entity_id for entity_id in written if entity_id in quiet] == []
+    # A change is still shown.
+    await call(hass, "switch", "turn_on", {"entity_id": entity_of(hass, "switch", "half_duplex")})
+    assert hass.states.get(entity_of(hass, "switch", "half_duplex")).state == "on"  # type: ignore[union-attr]

@@ -103,13 +103,11 @@ class EntrySnapshot:
         changed = []
         for subentry_id, (kind, title, data) in after.subentries.items():
             old_kind, old_title, old_data = self.subentries[subentry_id]
-            if data == old_data and (kind, title) == (old_kind, old_title):
+            if (kind, title) != (old_kind, old_title):
+                return None
+            if data == old_data:
                 continue
-            if (
-                kind != SUBENTRY_TERMINAL
-                or (kind, title) != (old_kind, old_title)
-                or not TerminalSettings.applies_live(old_data, data)
-            ):
+            if kind != SUBENTRY_TERMINAL or not TerminalSettings.applies_live(old_data, data):
                 return None
             changed.append(subentry_id)
         return changed

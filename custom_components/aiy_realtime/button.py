@@ -64,5 +64,8 @@ class TerminalButton(TerminalEntity, ButtonEntity):
         self.entity_description = description
         self._attr_unique_id = f"{terminal.terminal_id}-{description.key}"
 
+    def _shown(self) -> tuple[object, ...]:
+        return (self.available,)
+
     async def async_press(self) -> None:
         await self.entity_description.press(self.terminal)

@@ -77,8 +77,20 @@ class TerminalEntity(Entity):
     @callback
     def _on_terminal_changed(self) -> None:
         """The terminal's state or availability changed."""
+        shown = self._shown()
+        if shown is not None and shown == self._last_shown:
+            return
         if self.hass is not None and self.entity_id is not None:
+            self._last_shown = shown
             self.async_write_ha_state()
+
+    _last_shown: tuple[object, ...] | None = None
+
+    def _shown(self) -> tuple[object, ...] | None:
+        """What this entity shows of the terminal, for entities that do not show its state
+        (settings, buttons): written only when that changed, not at each step of a session.
+        None: the terminal's state itself, written at each change."""
+        return None
 
 
 class TerminalSettingEntity(TerminalEntity):
@@ -89,6 +101,8 @@ class TerminalSettingEntity(TerminalEntity):
 
     def __init__(self, terminal: VoiceTerminal, key: str) -> None:
         super().__init__(terminal)
+        self.setting = key
+        """The subentry's key this entity sets (also its translation key)."""
         self._attr_translation_key = key
         self._attr_unique_id = f"{terminal.terminal_id}-{key}"
 
@@ -96,6 +110,9 @@ class TerminalSettingEntity(TerminalEntity):
     def available(self) -> bool:
         """A setting is changed for later: a terminal whose sound is gone can still be set."""
         return True
+
+    def _shown(self) -> tuple[object, ...]:
+        return (self.available, self.state, self.capability_attributes)
 
     def _change(self, key: str, value: Any) -> None:
         self.terminal.async_change_settings({key: value})

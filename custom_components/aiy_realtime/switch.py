@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity
@@ -11,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import CONF_ECHO_CANCELLATION, CONF_HALF_DUPLEX
 from .entity import TerminalSettingEntity
-from .terminal import TerminalSettings
+from .terminal import TerminalSettings, VoiceTerminal
 
 PARALLEL_UPDATES = 0
 
@@ -24,25 +25,31 @@ async def async_setup_entry(
     """Both for each voice terminal."""
     for terminal_id, terminal in entry.runtime_data.terminals.items():
         async_add_entities(
-            [
-                TerminalSettingSwitch(terminal, CONF_HALF_DUPLEX),
-                TerminalSettingSwitch(terminal, CONF_ECHO_CANCELLATION),
-            ],
+            [TerminalSettingSwitch(terminal, key) for key in SWITCHED],
             config_subentry_id=terminal_id,
         )
 
 
+SWITCHED: dict[str, Callable[[TerminalSettings], bool]] = {
+    CONF_HALF_DUPLEX: lambda settings: settings.half_duplex,
+    CONF_ECHO_CANCELLATION: lambda settings: settings.echo_cancellation,
+}
+"""Each switch's setting, by its subentry key: how the terminal's settings read it."""
+
+
 class TerminalSettingSwitch(TerminalSettingEntity, SwitchEntity):
-    """A terminal's yes/no setting: `half_duplex` or `echo_cancellation`, by its key."""
+    """A terminal's yes/no setting, one of SWITCHED."""
+
+    def __init__(self, terminal: VoiceTerminal, key: str) -> None:
+        super().__init__(terminal, key)
+        self._read = SWITCHED[key]
 
     @property
     def is_on(self) -> bool:
-        settings: TerminalSettings = self.terminal.settings
-        key = self._attr_translation_key
-        return settings.half_duplex if key == CONF_HALF_DUPLEX else settings.echo_cancellation
+        return self._read(self.terminal.settings)
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        self._change(str(self._attr_translation_key), True)
+        self._change(self.setting, True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        self._change(str(self._attr_translation_key), False)
+        self._change(self.setting, False)

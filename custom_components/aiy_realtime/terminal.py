@@ -132,11 +132,19 @@ class TerminalSettings:
         )
 
 
-def _built_from(options: Mapping[str, Any]) -> tuple[AudioBackend, KitSettings | object | None]:
+@dataclass(frozen=True, slots=True)
+class _NoBoard:
+    """Kit settings that make no board (the terminal reports why): equal when the problem is."""
+
+    problem: str
+
+
+def _built_from(options: Mapping[str, Any]) -> tuple[AudioBackend, KitSettings | _NoBoard | None]:
+    """What a terminal builds once from its settings: its sound's backend and its kit."""
     try:
-        kit: KitSettings | object | None = KitSettings.from_options(options)
-    except BoardError:
-        kit = object()  # equal to nothing: pins that make no board are the terminal's to report
+        kit: KitSettings | _NoBoard | None = KitSettings.from_options(options)
+    except BoardError as err:
+        kit = _NoBoard(str(err))
     return TerminalSettings.backend_of(options), kit
 
 
