@@ -11,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import CONF_ECHO_CANCELLATION, CONF_HALF_DUPLEX
 from .entity import TerminalSettingEntity
-from .terminal import TerminalSettings
+from .terminal.device import TerminalSettings
 
 PARALLEL_UPDATES = 0
 
