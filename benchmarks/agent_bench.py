@@ -34,8 +34,8 @@ from homeassistant.helpers import entity_registry as er  # noqa: E402
 from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
-from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import DOMAIN  # noqa: E402
+from custom_components.aiy_realtime.flows.assistant import recommended_agent  # noqa: E402
 
 
 async def converse(hass: HomeAssistant, agent_id: str, text: str, conversation_id: str) -> float:

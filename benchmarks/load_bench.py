@@ -39,8 +39,8 @@ from homeassistant.util import dt as dt_util  # noqa: E402
 from benchmarks.common import p50, p95, publish  # noqa: E402
 from benchmarks.home import home_assistant  # noqa: E402
 from benchmarks.peer_process import PeerProcess  # noqa: E402
-from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import DOMAIN  # noqa: E402
+from custom_components.aiy_realtime.flows.assistant import recommended_agent  # noqa: E402
 from tests.reliability.leaks import open_client_connections, running_tasks  # noqa: E402
 
 WATCHED_LOGGERS = ("custom_components.aiy_realtime", "aiortc", "aioice")

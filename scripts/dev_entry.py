@@ -54,7 +54,6 @@ from homeassistant.config_entries import (  # noqa: E402
 from homeassistant.util import dt as dt_util  # noqa: E402
 from homeassistant.util.ulid import ulid_now  # noqa: E402
 
-from custom_components.aiy_realtime.assistant_flow import recommended_agent  # noqa: E402
 from custom_components.aiy_realtime.const import (  # noqa: E402
     BACKEND_PULSEAUDIO,
     CONF_ASSISTANT,
@@ -71,6 +70,7 @@ from custom_components.aiy_realtime.const import (  # noqa: E402
     SUBENTRY_ASSISTANT,
     SUBENTRY_TERMINAL,
 )
+from custom_components.aiy_realtime.flows.assistant import recommended_agent  # noqa: E402
 
 STORAGE = ROOT / "config" / ".storage"
 OFFLINE_TITLE = f"{DEFAULT_TITLE} (offline demo)"

@@ -157,8 +157,8 @@ def openai_at_peer(peer: LocalRealtimePeer, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def mock_config_entry(hass: HomeAssistant) -> MockConfigEntry:
     """An entry for the default endpoint with the recommended agent, added but not set up."""
-    from custom_components.aiy_realtime.assistant_flow import recommended_agent
     from custom_components.aiy_realtime.const import CONF_ENDPOINT, DOMAIN
+    from custom_components.aiy_realtime.flows.assistant import recommended_agent
 
     entry = MockConfigEntry(
         domain=DOMAIN,

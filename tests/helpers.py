@@ -11,7 +11,6 @@ from homeassistant.config_entries import ConfigSubentryData, ConfigSubentryDataW
 from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 
-from custom_components.aiy_realtime.assistant_flow import RECOMMENDED_CONVERSATION_OPTIONS
 from custom_components.aiy_realtime.const import (
     BACKEND_PULSEAUDIO,
     CONF_ASSISTANT,
@@ -27,6 +26,7 @@ from custom_components.aiy_realtime.const import (
     DOMAIN,
     SUBENTRY_TERMINAL,
 )
+from custom_components.aiy_realtime.flows.assistant import RECOMMENDED_CONVERSATION_OPTIONS
 from tests.peer.http import VALID_KEY
 
 ASSISTANT_ID = "assistant0000000000000000001"

@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
-from custom_components.aiy_realtime.terminal_states import VoiceState
+from custom_components.aiy_realtime.terminal.states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
 from tests.peer import LocalRealtimePeer
 from tests.voice_helpers import Events, satellite, terminal_of, until
@@ -101,7 +101,7 @@ async def test_a_long_announcement_is_reported_heard_only_once_its_audio_has_pla
 ) -> None:
     """Its audio plays on long after the text was generated. Before, the wait for it was one
     fixed cap (30 s, here 1 s): a longer announcement was reported heard while still playing."""
-    from custom_components.aiy_realtime import voice_session
+    from custom_components.aiy_realtime.terminal import session as voice_session
 
     monkeypatch.setattr(voice_session, "AUDIO_END_WAIT", 1.0)
     openai_at_peer.script.seconds_per_word = 0.1  # NEWS: about 5 s of speech
@@ -120,7 +120,7 @@ async def test_an_announcement_the_model_never_finishes_fails_within_a_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Before, once the playing wait's cap passed, the action waited on the response for ever."""
-    from custom_components.aiy_realtime import voice_session
+    from custom_components.aiy_realtime.terminal import session as voice_session
 
     monkeypatch.setattr(voice_session, "AUDIO_END_WAIT", 1.0)
     monkeypatch.setattr(voice_session, "RESPONSE_WAIT", 1.0, raising=False)

@@ -15,7 +15,7 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
-from custom_components.aiy_realtime.chat_sessions import async_get_chat_session
+from custom_components.aiy_realtime.chat.sessions import async_get_chat_session
 from custom_components.aiy_realtime.const import DOMAIN
 from tests.helpers import HA_REFUSES_CONCURRENT_TURNS, agent, async_set_up_entry
 from tests.peer import LocalRealtimePeer

@@ -10,7 +10,7 @@ from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import intent, issue_registry as ir
 
-from custom_components.aiy_realtime.agent import RealtimeAgent
+from custom_components.aiy_realtime.agent.turn import RealtimeAgent
 from custom_components.aiy_realtime.const import DOMAIN, ISSUE_INSUFFICIENT_QUOTA
 from custom_components.aiy_realtime.conversation import (
     AiyRealtimeConversationEntity,

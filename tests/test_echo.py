@@ -183,7 +183,7 @@ async def test_a_person_still_interrupts_through_webrtc_not_through_speex(
 ) -> None:
     """webrtc: full duplex, a person talks over the story and it stops. speex leaves too much of
     the echo, so the terminal is half duplex: the story plays to its end."""
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     interrupts = method == "webrtc"
     events = Events(hass)

@@ -8,8 +8,8 @@ from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
-from custom_components.aiy_realtime.assistant_flow import recommended_agent
 from custom_components.aiy_realtime.const import CONF_ENDPOINT, CONF_ENDPOINT_URL, DOMAIN
+from custom_components.aiy_realtime.flows.assistant import recommended_agent
 from tests.peer import LocalRealtimePeer
 from tests.peer.http import VALID_KEY
 

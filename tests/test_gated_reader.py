@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from custom_components.aiy_realtime.voice_session import GatedReader
+from custom_components.aiy_realtime.terminal.session import GatedReader
 
 RATE = 16000
 CHUNK = 640  # 20 ms of 16 kHz mono S16

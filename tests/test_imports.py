@@ -8,6 +8,17 @@ them is how the kit and the terminal came to know each other.
 
 Edges are the imports a module writes; the package `__init__` every submodule import runs first
 is not one (every module would otherwise be in a cycle with `__init__`).
+
+No import upward either. The HA layer is in rooms, and a room imports only the rooms below it:
+
+    the top (__init__, config_flow, the platforms, diagnostics, repairs, logbook, services)
+      -> terminal/, agent/, flows/   (flows/ reads a kit's settings from terminal/kit.py)
+      -> assistant/ -> chat/
+      -> realtime/, hardware/        (no Home Assistant, none of the HA layer)
+
+`const.py` and `entity.py` may be imported from anywhere in the HA layer. A room that reached up
+(the terminal into a platform, the agent into the package's `__init__` for the entry's type)
+could not be loaded, tested or read without what sits on top of it.
 """
 
 from __future__ import annotations
@@ -116,3 +127,85 @@ def test_no_import_cycle_among_the_integrations_modules() -> None:
     graph = _graph(COMPONENT, PACKAGE)
     assert len(graph) > 40  # the scan found the package
     assert _cycles(graph) == []
+
+
+BASE = frozenset({"realtime", "hardware"})
+"""No Home Assistant inside: they import nothing of the HA layer."""
+SHARED = frozenset({"const", "entity"})
+"""Top-level modules any room may import."""
+ROOMS: Mapping[str, frozenset[str]] = {
+    "terminal": frozenset({"assistant", "chat"}),
+    "agent": frozenset({"assistant", "chat"}),
+    "flows": frozenset({"terminal", "assistant", "chat"}),
+    "assistant": frozenset({"chat"}),
+    "chat": frozenset(),
+}
+"""Each room, and the rooms below it that it may import (besides itself and the base)."""
+
+
+def _room_of(path: Path, root: Path) -> str | None:
+    """The room (subpackage) a module is in; None for a module at the top."""
+    parts = path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _upward_imports(root: Path, package: str) -> list[str]:
+    """Every import of a room into a room above it, or into the top, as `module -> module`."""
+    known = _modules(root, package)
+    room = {module: _room_of(path, root) for module, path in known.items()}
+    found: list[str] = []
+    for module, path in sorted(known.items()):
+        source = room[module]
+        if source is None:
+            continue  # the top may import any room
+        for target in sorted(set(_imports(module, path, known))):
+            goal = room[target]
+            if goal == source or (source not in BASE and goal in BASE):
+                continue
+            if source in BASE:
+                allowed = goal in BASE
+            elif goal is None:
+                allowed = known[target].stem in SHARED
+            else:
+                allowed = goal in ROOMS.get(source, frozenset())
+            if not allowed:
+                where = f"{goal}/" if goal is not None else "the top"
+                found.append(f"{module} -> {target} ({source}/ imports {where})")
+    return found
+
+
+def test_the_direction_scan_names_an_upward_import(tmp_path: Path) -> None:
+    for room in ("chat", "terminal", "agent", "realtime"):
+        (tmp_path / room).mkdir()
+        (tmp_path / room / "__init__.py").write_text("")
+    (tmp_path / "__init__.py").write_text("from .terminal.device import Device\nEntry = 1\n")
+    (tmp_path / "const.py").write_text("DOMAIN = 'x'\n")
+    (tmp_path / "sensor.py").write_text("from .terminal.device import Device\n")
+    (tmp_path / "realtime" / "session.py").write_text("from ..const import DOMAIN\n")
+    (tmp_path / "chat" / "bridge.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom ..const import DOMAIN\n"
+        "if TYPE_CHECKING:\n    from ..agent.turn import Turn\n"
+    )
+    (tmp_path / "agent" / "turn.py").write_text(
+        "from .. import Entry\nfrom ..chat.bridge import Bridge\nTurn = 1\n"
+    )
+    (tmp_path / "terminal" / "device.py").write_text(
+        "from ..chat import bridge\nfrom ..realtime.session import Session\n"
+        "from ..sensor import Sensor\nfrom ..agent import turn\nDevice = 1\n"
+    )
+    assert _upward_imports(tmp_path, "pkg") == [
+        "pkg.agent.turn -> pkg (agent/ imports the top)",
+        "pkg.chat.bridge -> pkg.agent.turn (chat/ imports agent/)",
+        "pkg.realtime.session -> pkg.const (realtime/ imports the top)",
+        "pkg.terminal.device -> pkg.agent.turn (terminal/ imports agent/)",
+        "pkg.terminal.device -> pkg.sensor (terminal/ imports the top)",
+    ]
+
+
+def test_every_subpackage_is_a_known_room() -> None:
+    packages = {path.parent.name for path in COMPONENT.glob("*/__init__.py")}
+    assert packages == set(ROOMS) | BASE
+
+
+def test_no_room_imports_a_room_above_it() -> None:
+    assert _upward_imports(COMPONENT, PACKAGE) == []

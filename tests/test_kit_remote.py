@@ -20,8 +20,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from custom_components.aiy_realtime import terminal_kit
 from custom_components.aiy_realtime.const import DOMAIN
+from custom_components.aiy_realtime.terminal import kit as kit_module
 from tests.audio_server import AudioServer
 from tests.hardware.fake_pigpiod import FakePigpiod
 from tests.helpers import TERMINAL_ID, assistant, async_set_up_entry, terminal
@@ -47,7 +47,7 @@ def pigpiod(socket_enabled: None) -> Generator[FakePigpiod]:
 @pytest.fixture
 def watch_often(monkeypatch: pytest.MonkeyPatch) -> None:
     """The kit's pigpiod checked every 0.2 s rather than every 10 (the test's patience)."""
-    monkeypatch.setattr(terminal_kit, "KIT_WATCH", 0.2, raising=False)
+    monkeypatch.setattr(kit_module, "KIT_WATCH", 0.2, raising=False)
 
 
 def remote_kit(server: str, port: int) -> object:

@@ -20,12 +20,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 
-from custom_components.aiy_realtime import terminal_kit
+from custom_components.aiy_realtime.chat.prompts import GOODBYE
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
 from custom_components.aiy_realtime.hardware import pins
 from custom_components.aiy_realtime.hardware.led import KTD202X_REGISTERS
-from custom_components.aiy_realtime.prompts import GOODBYE
-from custom_components.aiy_realtime.terminal_states import VoiceState
+from custom_components.aiy_realtime.terminal import kit as kit_module
+from custom_components.aiy_realtime.terminal.states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
 from tests.hardware.fake_pigpiod import FakePigpiod
 from tests.hardware.fakes import FakePiGPIOFactory
@@ -288,7 +288,7 @@ def bonnet_sysfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     registers = tmp_path / "sys" / KTD202X_REGISTERS
     registers.parent.mkdir(parents=True)
     registers.write_text("")
-    monkeypatch.setattr(terminal_kit, "SYSFS_ROOT", tmp_path / "sys")
+    monkeypatch.setattr(kit_module, "SYSFS_ROOT", tmp_path / "sys")
     return registers
 
 
@@ -445,10 +445,10 @@ async def test_the_kit_is_an_adapter_that_knows_no_terminal(
     from custom_components.aiy_realtime.hardware.led import LedState
 
     entry = MockConfigEntry(domain=DOMAIN)
-    settings = terminal_kit.KitSettings.from_options({"board": "voice_hat", "pins": "local"})
+    settings = kit_module.KitSettings.from_options({"board": "voice_hat", "pins": "local"})
     assert settings is not None
     pressed: list[ButtonEvent] = []
-    kit = terminal_kit.TerminalKit(
+    kit = kit_module.TerminalKit(
         hass, entry, settings, key="kit1", title="A kit", on_button=pressed.append
     )
     announced: list[ButtonEvent] = []

@@ -23,7 +23,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_TRANSCRIPT
-from custom_components.aiy_realtime.terminal_states import VoiceState
+from custom_components.aiy_realtime.terminal.states import VoiceState
 from tests.audio_server import AudioServer, speech_wav
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer

@@ -18,13 +18,13 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir, llm
 from homeassistant.setup import async_setup_component
 
+from custom_components.aiy_realtime.assistant.models import is_reasoning_model
+from custom_components.aiy_realtime.chat.tool_guard import GuardedAPIInstance
 from custom_components.aiy_realtime.const import (
     CONF_MODEL,
     CONF_TRANSCRIPTION_MODEL,
     DOMAIN,
 )
-from custom_components.aiy_realtime.models import is_reasoning_model
-from custom_components.aiy_realtime.tool_guard import GuardedAPIInstance
 from tests.audio_server import AudioServer
 from tests.conftest import logged_problems
 from tests.helpers import agent, assistant, async_set_up_entry, terminal

@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from custom_components.aiy_realtime.const import DOMAIN, EVENT_SESSION_ENDED
-from custom_components.aiy_realtime.voice_session import VoiceRequest
+from custom_components.aiy_realtime.terminal.session import VoiceRequest
 from tests.audio_server import AudioServer
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer

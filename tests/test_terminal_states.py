@@ -10,7 +10,7 @@ from homeassistant.helpers.event import async_track_state_change_event
 from custom_components.aiy_realtime.const import DOMAIN
 from custom_components.aiy_realtime.hardware.led import SESSION_PATTERNS, LedState
 from custom_components.aiy_realtime.realtime.session import SessionState
-from custom_components.aiy_realtime.terminal_states import SESSION_STATES, SHOWN, VoiceState
+from custom_components.aiy_realtime.terminal.states import SESSION_STATES, SHOWN, VoiceState
 from tests.audio_server import AudioServer
 from tests.helpers import assistant, async_set_up_entry, terminal
 from tests.peer import HttpFault, LocalRealtimePeer

@@ -11,7 +11,8 @@ from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import llm
 
-from custom_components.aiy_realtime.history import content_items
+from custom_components.aiy_realtime.chat.history import content_items
+from custom_components.aiy_realtime.chat.toolset import ToolSet, wire_name
 from custom_components.aiy_realtime.llm import async_get_tools
 from custom_components.aiy_realtime.realtime import client_events
 from custom_components.aiy_realtime.realtime.items import (
@@ -20,7 +21,6 @@ from custom_components.aiy_realtime.realtime.items import (
     FunctionOutput,
     UserText,
 )
-from custom_components.aiy_realtime.toolset import ToolSet, wire_name
 
 ALLOWED = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 

@@ -18,12 +18,12 @@ from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.util import dt as dt_util
 
+from custom_components.aiy_realtime.assistant.usage import UsageMeter, load_prices, usage_cost
 from custom_components.aiy_realtime.const import (
     CONF_PRICES,
     DEFAULT_PRICES,
 )
 from custom_components.aiy_realtime.realtime.responses import Usage
-from custom_components.aiy_realtime.usage import UsageMeter, load_prices, usage_cost
 from tests.helpers import agent, async_set_up_entry
 from tests.peer import LocalRealtimePeer
 from tests.test_conversation import converse, open_session

@@ -168,7 +168,7 @@ async def test_speaking_over_an_answer(
 ) -> None:
     """Full duplex: the answer stops on the server's word, and the log keeps what was heard.
     Half duplex: the microphone is deaf while the assistant speaks, so nothing interrupts."""
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     events = Events(hass)
     peer.script.rules.append(Rule("story", say=STORY))
@@ -285,7 +285,7 @@ async def test_a_silent_session_ends_after_its_idle_timeout(
 async def test_an_expired_session_ends_cleanly(
     hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer
 ) -> None:
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     events = Events(hass)
     await start(hass)
@@ -366,7 +366,7 @@ async def test_start_conversation_speaks_first_then_listens(
     audio_server: AudioServer,
     tmp_path: Path,
 ) -> None:
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     peer.script.rules.append(
         Rule("yes", tool="HassTurnOn", arguments={"name": "Kitchen light"}, then="Done.")
@@ -456,7 +456,7 @@ async def test_a_terminal_whose_sound_is_missing_says_so(
     from homeassistant.helpers import issue_registry as ir
 
     from custom_components.aiy_realtime.const import ISSUE_AUDIO_UNAVAILABLE
-    from custom_components.aiy_realtime.voice_session import VoiceRequest
+    from custom_components.aiy_realtime.terminal.session import VoiceRequest
 
     assert hass.states.get(satellite(hass)).state == "unavailable"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"{ISSUE_AUDIO_UNAVAILABLE}_{TERMINAL_ID}")
@@ -559,7 +559,7 @@ async def test_a_microphone_unplugged_and_plugged_back(
     from homeassistant.helpers import issue_registry as ir
 
     from custom_components.aiy_realtime.hardware import terminal_sound
-    from custom_components.aiy_realtime.voice_session import VoiceRequest
+    from custom_components.aiy_realtime.terminal.session import VoiceRequest
 
     monkeypatch.setattr(terminal_sound, "RETRY", 0.3)
     usb = (await audio_server.pactl("load-module", "module-null-sink", "sink_name=usb")).strip()
@@ -615,9 +615,9 @@ async def test_the_assistant_says_when_the_session_is_about_to_expire(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """OpenAI ends a session after 60 minutes, mid-word; the assistant says so before."""
-    from custom_components.aiy_realtime import voice_session
+    from custom_components.aiy_realtime.terminal import session as session_module
 
-    monkeypatch.setattr(voice_session, "SESSION_LIMIT", voice_session.EXPIRY_NOTICE + 0.5)
+    monkeypatch.setattr(session_module, "SESSION_LIMIT", session_module.EXPIRY_NOTICE + 0.5)
     events = Events(hass)
     await start(hass)
 
@@ -734,7 +734,7 @@ async def echo(audio_server: AudioServer) -> AsyncGenerator[None]:
 async def test_half_duplex_does_not_hear_its_own_voice(
     hass: HomeAssistant, voice_entry: MockConfigEntry, peer: LocalRealtimePeer, echo: None
 ) -> None:
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     events = Events(hass)
     await start(hass, greeting=STORY)
@@ -825,9 +825,9 @@ async def test_a_semantic_vad_session_ends_when_idle_but_not_while_it_speaks(
 ) -> None:
     """Semantic VAD has no idle timeout of its own: the client's counts only while it listens,
     so a greeting far longer than the timeout plays to its end first."""
-    from custom_components.aiy_realtime import voice_session
+    from custom_components.aiy_realtime.terminal import session as session_module
 
-    monkeypatch.setattr(voice_session, "IDLE_GRACE", 0.0)
+    monkeypatch.setattr(session_module, "IDLE_GRACE", 0.0)
     events = Events(hass)
     await start(hass, greeting=STORY)
     detection = peer.call().session["audio"]["input"]["turn_detection"]
@@ -881,7 +881,7 @@ async def test_ending_at_once_keeps_what_was_said_in_the_log(
     tmp_path: Path,
 ) -> None:
     """The user's words and what they heard of the answer stay in the conversation's log."""
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     peer.script.rules.append(Rule("story", say=STORY))
     peer.script.hears.append("Tell me a story")

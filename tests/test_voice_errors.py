@@ -138,7 +138,7 @@ def test_every_problem_has_its_words_on_the_sensor() -> None:
     """The state sensor's `last_error` is shown in the user's words, not as a code."""
     import json
 
-    from custom_components.aiy_realtime.openai_problems import TurnProblem
+    from custom_components.aiy_realtime.assistant.problems import TurnProblem
 
     strings = json.loads(
         (Path(__file__).parent.parent / "custom_components/aiy_realtime/strings.json").read_text()

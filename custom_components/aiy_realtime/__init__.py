@@ -16,7 +16,10 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .client import async_check_key, async_create_client, endpoint_from_data
+from .agent.conversations import ConversationSessions
+from .assistant.client import async_check_key, async_create_client, endpoint_from_data
+from .assistant.retirements import async_remove_issues, async_update_issues
+from .assistant.usage import UsageMeter
 from .const import (
     CONF_MODEL,
     CONF_PRICES,
@@ -27,13 +30,10 @@ from .const import (
     SUBENTRY_ASSISTANT,
     SUBENTRY_TERMINAL,
 )
-from .conversations import ConversationSessions
 from .realtime.endpoint import Endpoint
 from .realtime.signaling import UnifiedSignaling
-from .retirements import async_remove_issues, async_update_issues
 from .services import async_setup_services
-from .terminal import TerminalSettings, VoiceTerminal
-from .usage import UsageMeter
+from .terminal.device import TerminalSettings, VoiceTerminal
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS: list[Platform] = [

@@ -22,13 +22,13 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
+from .chat.prompts import say_exactly, you_asked
 from .const import DOMAIN
 from .entity import TerminalEntity
-from .media_playback import Media, async_resolve
-from .prompts import say_exactly, you_asked
-from .terminal import VoiceTerminal
-from .terminal_states import SHOWN
-from .voice_session import VoiceRequest
+from .terminal.device import VoiceTerminal
+from .terminal.media import Media, async_resolve
+from .terminal.session import VoiceRequest
+from .terminal.states import SHOWN
 
 PARALLEL_UPDATES = 0
 ANSWER_WAIT = 60.0
@@ -84,7 +84,7 @@ class RealtimeSatellite(TerminalEntity, AssistSatelliteEntity):
     # HA's versions of these resolve the text to a TTS media URL first; here the Realtime model
     # speaks the text itself (no TTS engine), so they take the text as it is. Media (`media_id`,
     # the pre-announce chime) the terminal plays itself, as a device fetches a URL HA gives it
-    # (media_playback.py). As in HA, media given is played instead of speaking the message: the
+    # (terminal/media.py). As in HA, media given is played instead of speaking the message: the
     # message is the text a satellite with a screen shows, and this one has none.
 
     @override

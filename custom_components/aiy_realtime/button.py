@@ -12,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
 from .entity import TerminalEntity
-from .terminal import VoiceTerminal
+from .terminal.device import VoiceTerminal
 
 PARALLEL_UPDATES = 0
 

@@ -28,8 +28,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .assistant_flow import AssistantSubentryFlow, recommended_agent
-from .client import async_check_key, async_create_client, endpoint_from_data
+from .assistant.client import async_check_key, async_create_client, endpoint_from_data
 from .const import (
     CONF_ADVANCED,
     CONF_ENDPOINT,
@@ -40,10 +39,11 @@ from .const import (
     SUBENTRY_ASSISTANT,
     SUBENTRY_TERMINAL,
 )
-from .form import select
-from .options_flow import PricesOptionsFlow
+from .flows.assistant import AssistantSubentryFlow, recommended_agent
+from .flows.form import select
+from .flows.options import PricesOptionsFlow
+from .flows.terminal import TerminalSubentryFlow
 from .realtime.endpoint import EndpointKind, InvalidEndpointURL
-from .terminal_flow import TerminalSubentryFlow
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 

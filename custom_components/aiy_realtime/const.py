@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Final
 
-from .models import REALTIME_MODELS, TRANSCRIPTION_MODELS
-from .usage import load_prices
+from .assistant.models import REALTIME_MODELS, TRANSCRIPTION_MODELS
+from .assistant.usage import load_prices
 
 DOMAIN: Final = "aiy_realtime"
 LOGGER = logging.getLogger(__package__)

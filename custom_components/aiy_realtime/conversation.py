@@ -12,10 +12,10 @@ from homeassistant.helpers import intent, translation
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
-from .agent import AgentError, RealtimeAgent
+from .agent.turn import AgentError, RealtimeAgent
+from .chat.tool_guard import guard_tools
 from .const import DOMAIN
 from .entity import AiyRealtimeEntity
-from .tool_guard import guard_tools
 
 PARALLEL_UPDATES = 0
 

@@ -11,7 +11,7 @@ from homeassistant.const import CONF_API_KEY, CONF_PROMPT
 from homeassistant.core import HomeAssistant
 
 from . import AiyRealtimeConfigEntry
-from .terminal import VoiceTerminal
+from .terminal.device import VoiceTerminal
 
 # The prompt is the user's own text and may name the people and rooms of the household.
 TO_REDACT = {CONF_API_KEY, CONF_PROMPT, "api-key", "authorization"}

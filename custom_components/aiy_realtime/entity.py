@@ -17,8 +17,8 @@ from .const import CONF_MODEL, DEFAULT_MODEL, DOMAIN
 from .realtime.endpoint import Endpoint, EndpointKind
 
 if TYPE_CHECKING:
-    from .terminal import VoiceTerminal
-    from .terminal_kit import TerminalKit
+    from .terminal.device import VoiceTerminal
+    from .terminal.kit import TerminalKit
 
 
 def _model_operator(endpoint: Endpoint) -> str:

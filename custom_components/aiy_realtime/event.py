@@ -9,8 +9,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .entity import KitEntity, remove_stale_entity
 from .hardware.button import ButtonEvent
-from .terminal import VoiceTerminal
-from .terminal_kit import TerminalKit
+from .terminal.device import VoiceTerminal
+from .terminal.kit import TerminalKit
 
 PARALLEL_UPDATES = 0
 

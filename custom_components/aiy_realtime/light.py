@@ -15,8 +15,8 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from . import AiyRealtimeConfigEntry
 from .entity import KitEntity, remove_stale_entity
 from .hardware.led import LightKind, Rgb, UserLight
-from .terminal import VoiceTerminal
-from .terminal_kit import TerminalKit
+from .terminal.device import VoiceTerminal
+from .terminal.kit import TerminalKit
 
 PARALLEL_UPDATES = 0
 

@@ -1,4 +1,8 @@
-"""LLM tools of this integration, offered to its own agents only."""
+"""The `llm` platform: LLM tools of this integration, offered to its own agents only.
+
+Home Assistant's `llm` integration loads it by name (as `conversation.py` and the other
+platforms), so it stays at the top; what the tool changes, the running turn, is in `chat/`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ from homeassistant.components.llm import LLMTools
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import llm
 
+from .chat.conversation import current_turn
 from .const import DOMAIN
-from .conversations import current_turn
 
 
 class EndSessionTool(llm.Tool):

@@ -1,9 +1,9 @@
 """The terminal's sessions and what was said in them, in words, in Home Assistant's Activity.
 
-The events carry the terminal's satellite entity and device (terminal.py), so the entries show
-under both. The logbook integration loads this platform itself when it runs: the manifest names
-no dependency on it (as core integrations with a logbook platform do), so an installation without
-the recorder still loads this integration.
+The events carry the satellite entity and device of the terminal (terminal/device.py), so the
+entries show under both. The logbook integration loads this platform itself when it runs: the
+manifest names no dependency on it (as core integrations with a logbook platform do), so an
+installation without the recorder still loads this integration.
 """
 
 from __future__ import annotations

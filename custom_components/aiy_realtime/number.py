@@ -10,7 +10,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import CONF_IDLE_TIMEOUT, MAX_IDLE_TIMEOUT, MIN_IDLE_TIMEOUT
 from .entity import TerminalSettingEntity
-from .terminal import VoiceTerminal
+from .terminal.device import VoiceTerminal
 
 PARALLEL_UPDATES = 0
 

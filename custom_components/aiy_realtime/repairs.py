@@ -13,11 +13,11 @@ import probatio
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
 from homeassistant.core import HomeAssistant
 
+from .assistant.models import ModelKind, Retirement, retirement_of
+from .assistant.retirements import SETTING, model_of, placeholders
+from .assistant.usage import Prices, price_of
 from .const import CONF_PRICES, DEFAULT_PRICES, DOMAIN
-from .form import models
-from .models import ModelKind, Retirement, retirement_of
-from .retirements import SETTING, model_of, placeholders
-from .usage import Prices, price_of
+from .flows.form import models
 
 
 class RetiringModelFlow(RepairsFlow):

@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import CONF_ASSISTANT, SUBENTRY_ASSISTANT
 from .entity import TerminalSettingEntity
-from .terminal import VoiceTerminal
+from .terminal.device import VoiceTerminal
 
 PARALLEL_UPDATES = 0
 

@@ -20,12 +20,12 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import AiyRealtimeConfigEntry
+from .assistant.usage import UsageMeter
 from .entity import AiyRealtimeEntity, TerminalEntity
 from .hardware.terminal_sound import ECHO_STATES
 from .realtime.responses import Usage
-from .terminal import VoiceTerminal
-from .terminal_states import VoiceState
-from .usage import UsageMeter
+from .terminal.device import VoiceTerminal
+from .terminal.states import VoiceState
 
 PARALLEL_UPDATES = 0
 TOKENS = "tokens"

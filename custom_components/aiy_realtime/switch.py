@@ -12,7 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import CONF_ECHO_CANCELLATION, CONF_HALF_DUPLEX
 from .entity import TerminalSettingEntity
-from .terminal import TerminalSettings, VoiceTerminal
+from .terminal.device import TerminalSettings, VoiceTerminal
 
 PARALLEL_UPDATES = 0
 

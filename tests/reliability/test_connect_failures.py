@@ -183,7 +183,7 @@ async def test_a_failed_call_request_is_a_translated_error_for_a_voice_session(
     audio_server: AudioServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from custom_components.aiy_realtime import terminal as terminal_module
+    from custom_components.aiy_realtime.terminal import device as terminal_module
 
     monkeypatch.setattr(terminal_module, "CONNECT_TIMEOUT", CONNECT_TIMEOUT)
     peer = openai_at_peer

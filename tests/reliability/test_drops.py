@@ -161,7 +161,7 @@ async def test_a_voice_session_ends_cleanly_and_the_next_one_starts(
     kit_pins: MockFactory,
     request: pytest.FixtureRequest,
 ) -> None:
-    from custom_components.aiy_realtime.terminal_states import VoiceState
+    from custom_components.aiy_realtime.terminal.states import VoiceState
 
     kind = request.node.callspec.params["voice_entry"]
     events = Events(hass)

@@ -144,7 +144,7 @@ async def test_bad_tool_calls_go_back_to_the_model_and_the_turn_ends(
     peer: LocalRealtimePeer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from custom_components.aiy_realtime import tool_guard
+    from custom_components.aiy_realtime.chat import tool_guard
 
     monkeypatch.setattr(tool_guard, "TOOL_TIMEOUT", TOOL_TIMEOUT)
     peer.script.rules += [

@@ -11,7 +11,7 @@ import probatio
 
 from homeassistant.helpers import llm
 
-from .realtime.config import FunctionTool
+from ..realtime.config import FunctionTool
 
 MAX_NAME_LENGTH = 64
 _NOT_ALLOWED = re.compile(r"[^a-zA-Z0-9_-]")

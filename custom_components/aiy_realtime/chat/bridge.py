@@ -15,11 +15,11 @@ from typing import Any
 from homeassistant.components import conversation
 from homeassistant.helpers import llm
 
-from .conversations import RealtimeConversation
+from ..realtime.config import OutputModality
+from ..realtime.items import SystemText
+from ..realtime.responses import ResponseResult, Turn, TurnResult, Usage
+from .conversation import RealtimeConversation
 from .history import content_items, tool_output
-from .realtime.config import OutputModality
-from .realtime.items import SystemText
-from .realtime.responses import ResponseResult, Turn, TurnResult, Usage
 
 type UsageCallback = Callable[[Usage], None]
 type SpokenText = Callable[[ResponseResult], Awaitable[str]]

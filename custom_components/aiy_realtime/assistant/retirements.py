@@ -12,7 +12,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
-from .const import (
+from ..const import (
     CONF_MODEL,
     CONF_TRANSCRIPTION_MODEL,
     DEFAULT_MODEL,

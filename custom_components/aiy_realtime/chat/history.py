@@ -6,7 +6,7 @@ import json
 
 from homeassistant.components import conversation
 
-from .realtime.items import (
+from ..realtime.items import (
     AssistantText,
     ConversationItem,
     FunctionCall,

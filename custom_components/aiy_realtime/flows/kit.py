@@ -25,7 +25,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 
-from .const import (
+from ..const import (
     CONF_AMP_PIN,
     CONF_BOARD,
     CONF_BUTTON_PIN,
@@ -42,10 +42,10 @@ from .const import (
     PINS_LOCAL,
     PINS_REMOTE,
 )
+from ..hardware.boards import CUSTOM_DEFAULTS, BoardError, BoardId
+from ..hardware.pins import DEFAULT_PIGPIO_PORT, GpioUnavailable, RemotePins, open_pins
+from ..terminal.kit import KitSettings, location_of
 from .form import select
-from .hardware.boards import CUSTOM_DEFAULTS, BoardError, BoardId
-from .hardware.pins import DEFAULT_PIGPIO_PORT, GpioUnavailable, RemotePins, open_pins
-from .terminal_kit import KitSettings, location_of
 
 BOARD_CHOICES = tuple(board.value for board in BoardId)
 KIT_DEFAULTS: dict[str, Any] = {

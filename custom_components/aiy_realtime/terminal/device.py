@@ -13,8 +13,10 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, TemplateError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir, template
 
-from .assistant import Assistant
-from .const import (
+from ..assistant.problems import TurnProblem, async_create_quota_issue
+from ..assistant.retirements import retired_error
+from ..assistant.settings import Assistant
+from ..const import (
     AUDIO_RATE,
     BACKEND_ALSA,
     CONF_ALSA_CAPTURE,
@@ -41,32 +43,30 @@ from .const import (
     LONG_PRESS_NOTHING,
     MAX_IDLE_TIMEOUT,
 )
-from .hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
-from .hardware.boards import BoardError
-from .hardware.button import ButtonEvent
-from .hardware.terminal_sound import TerminalSound
-from .media_playback import Media, async_play
-from .openai_problems import TurnProblem, async_create_quota_issue
-from .realtime.audio import AudioSink, PcmReader
-from .realtime.config import NoiseReduction
-from .realtime.errors import RealtimeAuthError, RealtimeBadRequestError, RealtimeRateLimitError
-from .realtime.session import CloseReason
-from .realtime.signaling import UnifiedSignaling
-from .retirements import retired_error
-from .terminal_kit import KitSettings, TerminalKit
-from .terminal_states import VoiceState
-from .voice_session import (
+from ..hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
+from ..hardware.boards import BoardError
+from ..hardware.button import ButtonEvent
+from ..hardware.terminal_sound import TerminalSound
+from ..realtime.audio import AudioSink, PcmReader
+from ..realtime.config import NoiseReduction
+from ..realtime.errors import RealtimeAuthError, RealtimeBadRequestError, RealtimeRateLimitError
+from ..realtime.session import CloseReason
+from ..realtime.signaling import UnifiedSignaling
+from .kit import KitSettings, TerminalKit
+from .media import Media, async_play
+from .session import (
     Said,
     VoiceRequest,
     VoiceSession,
     VoiceSessionEnded,
     VoiceSetup,
 )
+from .states import VoiceState
 
 if TYPE_CHECKING:
     import openai
 
-    from .usage import UsageMeter
+    from ..assistant.usage import UsageMeter
 
 type TerminalListener = Callable[[], None]
 

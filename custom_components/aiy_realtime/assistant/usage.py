@@ -12,7 +12,7 @@ from typing import Any
 
 from homeassistant.core import callback
 
-from .realtime.responses import Usage
+from ..realtime.responses import Usage
 
 type Prices = Mapping[str, Mapping[str, float]]
 """Model name → price key → USD per 1M tokens."""

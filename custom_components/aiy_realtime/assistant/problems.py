@@ -9,8 +9,8 @@ from typing import Final
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import BILLING_URL, DOMAIN, ISSUE_INSUFFICIENT_QUOTA
-from .realtime.errors import (
+from ..const import BILLING_URL, DOMAIN, ISSUE_INSUFFICIENT_QUOTA
+from ..realtime.errors import (
     RealtimeAuthError,
     RealtimeError,
     RealtimeRateLimitError,

@@ -1,7 +1,7 @@
 """Voice terminals of an entry: `voice_terminal` subentries, added and changed step by step.
 
-First what the terminal is (name, assistant, how it sounds out), then its AIY kit (kit_flow.py),
-then where its sound is (sound_flow.py: a PulseAudio server and then its devices, or ALSA's).
+First what the terminal is (name, assistant, how it sounds out), then its AIY kit (kit.py),
+then where its sound is (sound.py: a PulseAudio server and then its devices, or ALSA's).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from .const import (
+from ..const import (
     AUDIO_BACKENDS,
     BACKEND_PULSEAUDIO,
     CONF_ASSISTANT,
@@ -41,7 +41,7 @@ from .const import (
     SUBENTRY_ASSISTANT,
 )
 from .form import select
-from .sound_flow import SoundSteps
+from .sound import SoundSteps
 
 
 class TerminalSubentryFlow(SoundSteps):

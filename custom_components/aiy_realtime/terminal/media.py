@@ -20,10 +20,10 @@ from homeassistant.components.media_player.browse_media import async_process_pla
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .const import DOMAIN, LOGGER
-from .hardware.audio_problems import AudioUnavailable
-from .hardware.terminal_sound import TerminalSound
-from .realtime.audio import AudioDeviceError
+from ..const import DOMAIN, LOGGER
+from ..hardware.audio_problems import AudioUnavailable
+from ..hardware.terminal_sound import TerminalSound
+from ..realtime.audio import AudioDeviceError
 
 CHUNK_MS = 20
 """Milliseconds of sound written at a time: what the session's own speech writes."""

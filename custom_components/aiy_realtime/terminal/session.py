@@ -1,5 +1,5 @@
 """One voice session of a terminal: the microphone to the model, its speech to the speaker, from
-the start to whichever end comes (the conversation itself is voice_turns.py's)."""
+the start to whichever end comes (the conversation itself is turns.py's)."""
 
 from __future__ import annotations
 
@@ -16,26 +16,26 @@ from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import llm
 
-from .assistant import Assistant
-from .bridge import ChatBridge
-from .chat_sessions import async_get_chat_session
-from .const import DOMAIN, MAX_TOOL_ROUNDS
-from .conversations import RealtimeConversation
-from .instructions import split_prompt
-from .openai_problems import TurnProblem
-from .prompts import GOODBYE, TIME_IS_UP, say_exactly
-from .realtime.audio import AudioSink, PcmReader, PcmSourceTrack
-from .realtime.config import NoiseReduction
-from .realtime.errors import RealtimeError, RealtimeSessionClosed
-from .realtime.lifecycle import GONE
-from .realtime.responses import ResponseResult, Turn
-from .realtime.session import CloseReason, RealtimeSession, SessionEvent, SessionState
-from .realtime.signaling import Signaling
-from .terminal_states import SESSION_STATES, VoiceState
-from .tool_guard import guard_tools
-from .toolset import ToolSet
-from .usage import UsageMeter
-from .voice_turns import VoiceTurns
+from ..assistant.problems import TurnProblem
+from ..assistant.settings import Assistant
+from ..assistant.usage import UsageMeter
+from ..chat.bridge import ChatBridge
+from ..chat.conversation import RealtimeConversation
+from ..chat.instructions import split_prompt
+from ..chat.prompts import GOODBYE, TIME_IS_UP, say_exactly
+from ..chat.sessions import async_get_chat_session
+from ..chat.tool_guard import guard_tools
+from ..chat.toolset import ToolSet
+from ..const import DOMAIN, MAX_TOOL_ROUNDS
+from ..realtime.audio import AudioSink, PcmReader, PcmSourceTrack
+from ..realtime.config import NoiseReduction
+from ..realtime.errors import RealtimeError, RealtimeSessionClosed
+from ..realtime.lifecycle import GONE
+from ..realtime.responses import ResponseResult, Turn
+from ..realtime.session import CloseReason, RealtimeSession, SessionEvent, SessionState
+from ..realtime.signaling import Signaling
+from .states import SESSION_STATES, VoiceState
+from .turns import VoiceTurns
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Final
 
 from homeassistant.components.assist_satellite.entity import AssistSatelliteState
 
-from .hardware.led import LedState
-from .realtime.session import SessionState
+from ..hardware.led import LedState
+from ..realtime.session import SessionState
 
 
 class VoiceState(StrEnum):

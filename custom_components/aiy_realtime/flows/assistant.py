@@ -22,7 +22,8 @@ from homeassistant.helpers.selector import (
     TemplateSelector,
 )
 
-from .const import (
+from ..assistant.models import REALTIME_MODELS, TRANSCRIPTION_MODELS
+from ..const import (
     CONF_GREETING,
     CONF_MODEL,
     CONF_REASONING_EFFORT,
@@ -42,7 +43,6 @@ from .const import (
     VOICES,
 )
 from .form import models, select
-from .models import REALTIME_MODELS, TRANSCRIPTION_MODELS
 
 RECOMMENDED_CONVERSATION_OPTIONS: dict[str, Any] = {
     CONF_LLM_HASS_API: [llm.LLM_API_ASSIST],

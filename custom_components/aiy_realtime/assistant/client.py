@@ -11,8 +11,8 @@ from homeassistant.const import CONF_API_KEY
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.httpx_client import get_async_client
 
-from .const import CONF_ENDPOINT, CONF_ENDPOINT_URL, KEY_CHECK_TIMEOUT
-from .realtime.endpoint import Endpoint, EndpointKind
+from ..const import CONF_ENDPOINT, CONF_ENDPOINT_URL, KEY_CHECK_TIMEOUT
+from ..realtime.endpoint import Endpoint, EndpointKind
 
 
 def endpoint_from_data(data: Mapping[str, Any]) -> Endpoint:

@@ -24,7 +24,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
 )
 
-from .const import (
+from ..const import (
     BACKEND_ALSA,
     CONF_ALSA_CAPTURE,
     CONF_ALSA_PLAYBACK,
@@ -34,7 +34,7 @@ from .const import (
     CONF_PULSE_SINK,
     CONF_PULSE_SOURCE,
 )
-from .hardware.audio_devices import (
+from ..hardware.audio_devices import (
     AlsaBackend,
     AudioUnavailable,
     Devices,
@@ -43,11 +43,11 @@ from .hardware.audio_devices import (
     list_devices,
     pulse_listing,
 )
-from .hardware.boards import BOARDS, AudioDefaults, BoardId
-from .hardware.device_listings import AudioDevice
-from .hardware.pins import RemotePins
-from .kit_flow import KitSteps
-from .terminal_kit import location_of
+from ..hardware.boards import BOARDS, AudioDefaults, BoardId
+from ..hardware.device_listings import AudioDevice
+from ..hardware.pins import RemotePins
+from ..terminal.kit import location_of
+from .kit import KitSteps
 
 ALSA_FIELD_ERRORS = {
     "device_missing": "audio_device_missing",

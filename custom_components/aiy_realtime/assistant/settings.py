@@ -8,7 +8,8 @@ from typing import Any, TypedDict
 
 from homeassistant.const import CONF_LLM_HASS_API, CONF_PROMPT
 
-from .const import (
+from ..chat.toolset import ToolSet
+from ..const import (
     CONF_GREETING,
     CONF_MODEL,
     CONF_REASONING_EFFORT,
@@ -22,8 +23,7 @@ from .const import (
     DEFAULT_TURN_DETECTION,
     DEFAULT_VOICE,
 )
-from .models import is_reasoning_model
-from .realtime.config import (
+from ..realtime.config import (
     NoiseReduction,
     ReasoningEffort,
     SessionConfig,
@@ -31,7 +31,7 @@ from .realtime.config import (
     server_idle_timeout_ms,
     server_vad,
 )
-from .toolset import ToolSet
+from .models import is_reasoning_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class Assistant:
         `noise_reduction` says how far the microphone is from the speaker (None: off).
         """
         # Outside the API's range the call would be refused: the terminal's own timer
-        # (voice_session.py) then ends a silent session alone.
+        # (terminal/session.py) then ends a silent session alone.
         idle_ms = server_idle_timeout_ms(idle_timeout)
         detection = (
             semantic_vad(respond=answer)

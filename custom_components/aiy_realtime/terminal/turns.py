@@ -13,13 +13,13 @@ import time
 from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
 
-from .bridge import ChatBridge, TurnFailed, TurnProgress
-from .chat_sessions import async_get_chat_session
-from .conversations import TurnState, current_turn
-from .openai_problems import TurnProblem, async_answered, problem_of_code, problem_of_error
-from .realtime.errors import RealtimeError, RealtimeSessionClosed
-from .realtime.responses import ResponseResult, Turn
-from .realtime.session import RealtimeSession
+from ..assistant.problems import TurnProblem, async_answered, problem_of_code, problem_of_error
+from ..chat.bridge import ChatBridge, TurnFailed, TurnProgress
+from ..chat.conversation import TurnState, current_turn
+from ..chat.sessions import async_get_chat_session
+from ..realtime.errors import RealtimeError, RealtimeSessionClosed
+from ..realtime.responses import ResponseResult, Turn
+from ..realtime.session import RealtimeSession
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from homeassistant.components import conversation
-from homeassistant.config_entries import ConfigSubentry
+from homeassistant.config_entries import ConfigEntry, ConfigSubentry
 from homeassistant.core import HomeAssistant
 
-from . import AiyRealtimeConfigEntry
-from .assistant import Assistant
-from .bridge import ChatBridge, TurnFailed, TurnProgress
-from .const import (
-    ISSUE_INSUFFICIENT_QUOTA,
-    LOGGER,
-    MAX_TOOL_ROUNDS,
-    TURN_TIMEOUT,
-)
-from .conversations import ConversationSessions, SessionKey, SessionsClosed, TurnState, current_turn
-from .instructions import split_prompt
-from .openai_problems import (
+from ..assistant.problems import (
     TurnProblem,
     async_answered,
     async_create_quota_issue,
     problem_of_code,
 )
-from .realtime.config import SessionConfig
-from .realtime.errors import (
+from ..assistant.retirements import retired_error
+from ..assistant.settings import Assistant
+from ..assistant.usage import UsageMeter
+from ..chat.bridge import ChatBridge, TurnFailed, TurnProgress
+from ..chat.conversation import SessionKey, TurnState, current_turn
+from ..chat.instructions import split_prompt
+from ..chat.toolset import ToolSet
+from ..const import (
+    ISSUE_INSUFFICIENT_QUOTA,
+    LOGGER,
+    MAX_TOOL_ROUNDS,
+    TURN_TIMEOUT,
+)
+from ..realtime.config import SessionConfig
+from ..realtime.errors import (
     RealtimeAuthError,
     RealtimeBadRequestError,
     RealtimeError,
@@ -35,10 +39,22 @@ from .realtime.errors import (
     RealtimeRateLimitError,
     RealtimeSessionClosed,
 )
-from .realtime.session import CloseReason
-from .retirements import retired_error
-from .toolset import ToolSet
-from .usage import UsageMeter
+from ..realtime.session import CloseReason
+from .conversations import ConversationSessions, SessionsClosed
+
+
+class AgentRuntime(Protocol):
+    """What a turn takes from its entry's runtime data: the sessions, and a meter per assistant.
+
+    The entry's own type is the package's (`AiyRealtimeConfigEntry`), which holds the terminals
+    too; a room does not import the top, so the agent names only what it reads.
+    """
+
+    @property
+    def sessions(self) -> ConversationSessions: ...
+
+    @property
+    def meters(self) -> Mapping[str, UsageMeter]: ...
 
 
 class AgentError(Exception):
@@ -86,7 +102,7 @@ class RealtimeAgent:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: AiyRealtimeConfigEntry,
+        entry: ConfigEntry[Any],
         subentry: ConfigSubentry,
         *,
         turn_timeout: float = TURN_TIMEOUT,
@@ -100,7 +116,7 @@ class RealtimeAgent:
 
     async def async_answer(self, chat_log: conversation.ChatLog, agent_id: str) -> Outcome:
         """Answer the chat log's new content; raises AgentError."""
-        data = self.entry.runtime_data
+        data: AgentRuntime = self.entry.runtime_data
         system = chat_log.content[0]
         instructions, context = (
             split_prompt(system.content or "") if system.role == "system" else ("", None)

@@ -18,7 +18,7 @@ from homeassistant.components.conversation import ChatLog
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import llm
 
-from .const import LOGGER
+from ..const import LOGGER
 
 TOOL_TIMEOUT = 30.0
 """Seconds a tool may take before the model is told it did not finish."""

@@ -9,8 +9,8 @@ import probatio
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.helpers.selector import ObjectSelector
 
-from .const import CONF_PRICES, DEFAULT_PRICES
-from .usage import validate_prices
+from ..assistant.usage import validate_prices
+from ..const import CONF_PRICES, DEFAULT_PRICES
 
 
 class PricesOptionsFlow(OptionsFlow):

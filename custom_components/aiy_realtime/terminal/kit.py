@@ -4,7 +4,7 @@ between sessions), hands the button's presses to whoever made it, and says in a 
 a kit cannot be reached, tried again every minute. A remote kit is watched while open: a
 pigpiod that goes away (or a Pi that loses power) makes it unavailable, with the same repair,
 until it answers again. What a press does is the terminal's call
-(terminal.py), so the two modules do not import each other."""
+(device.py), so the two modules do not import each other."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
-from .const import (
+from ..const import (
     CONF_AMP_PIN,
     CONF_BOARD,
     CONF_BUTTON_PIN,
@@ -37,18 +37,18 @@ from .const import (
     LONG_PRESS_END,
     PINS_REMOTE,
 )
-from .hardware.boards import Board, BoardId, LedKind, board_for
-from .hardware.button import ButtonEvent
-from .hardware.kit import Kit, KitOptions
-from .hardware.led import IdlePattern, LightKind, UserLight
-from .hardware.pins import (
+from ..hardware.boards import Board, BoardId, LedKind, board_for
+from ..hardware.button import ButtonEvent
+from ..hardware.kit import Kit, KitOptions
+from ..hardware.led import IdlePattern, LightKind, UserLight
+from ..hardware.pins import (
     DEFAULT_PIGPIO_PORT,
     GpioUnavailable,
     LocalPins,
     PinLocation,
     RemotePins,
 )
-from .terminal_states import SHOWN, VoiceState
+from .states import SHOWN, VoiceState
 
 KIT_RECHECK: Final = 60.0
 """Seconds between attempts to reach a kit that could not be opened (a Pi that boots later)."""
