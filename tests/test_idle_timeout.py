@@ -13,7 +13,7 @@ from homeassistant.helpers import chat_session
 
 from custom_components.aiy_realtime.const import DOMAIN, MAX_IDLE_TIMEOUT
 from custom_components.aiy_realtime.realtime.config import server_idle_timeout_ms, server_vad
-from custom_components.aiy_realtime.terminal.device import TerminalSettings
+from custom_components.aiy_realtime.terminal.settings import TerminalSettings
 from tests.audio_server import AudioServer
 from tests.helpers import ASSISTANT_ID, TERMINAL_ID, assistant, async_set_up_entry, terminal
 from tests.peer import LocalRealtimePeer

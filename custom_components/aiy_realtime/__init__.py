@@ -33,7 +33,8 @@ from .const import (
 from .realtime.endpoint import Endpoint
 from .realtime.signaling import UnifiedSignaling
 from .services import async_setup_services
-from .terminal.device import TerminalSettings, VoiceTerminal
+from .terminal.device import VoiceTerminal
+from .terminal.settings import TerminalSettings
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS: list[Platform] = [

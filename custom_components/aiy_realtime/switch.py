@@ -12,7 +12,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import AiyRealtimeConfigEntry
 from .const import CONF_ECHO_CANCELLATION, CONF_HALF_DUPLEX
 from .entity import TerminalSettingEntity
-from .terminal.device import TerminalSettings, VoiceTerminal
+from .terminal.device import VoiceTerminal
+from .terminal.settings import TerminalSettings
 
 PARALLEL_UPDATES = 0
 

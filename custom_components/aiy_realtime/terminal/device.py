@@ -18,21 +18,7 @@ from ..assistant.retirements import retired_error
 from ..assistant.settings import Assistant
 from ..const import (
     AUDIO_RATE,
-    BACKEND_ALSA,
-    CONF_ALSA_CAPTURE,
-    CONF_ALSA_PLAYBACK,
-    CONF_ASSISTANT,
-    CONF_AUDIO_BACKEND,
-    CONF_ECHO_CANCELLATION,
-    CONF_HALF_DUPLEX,
-    CONF_IDLE_TIMEOUT,
-    CONF_NOISE_REDUCTION,
-    CONF_PULSE_SERVER,
-    CONF_PULSE_SINK,
-    CONF_PULSE_SOURCE,
     CONNECT_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_NOISE_REDUCTION,
     DOMAIN,
     EVENT_SESSION_ENDED,
     EVENT_SESSION_STARTED,
@@ -41,14 +27,12 @@ from ..const import (
     LOGGER,
     LONG_PRESS_END,
     LONG_PRESS_NOTHING,
-    MAX_IDLE_TIMEOUT,
 )
-from ..hardware.audio_devices import AlsaBackend, AudioBackend, AudioUnavailable, PulseAudioBackend
+from ..hardware.audio_devices import AudioUnavailable
 from ..hardware.boards import BoardError
 from ..hardware.button import ButtonEvent
 from ..hardware.terminal_sound import TerminalSound
 from ..realtime.audio import AudioSink, PcmReader
-from ..realtime.config import NoiseReduction
 from ..realtime.errors import RealtimeAuthError, RealtimeBadRequestError, RealtimeRateLimitError
 from ..realtime.session import CloseReason
 from ..realtime.signaling import UnifiedSignaling
@@ -61,6 +45,7 @@ from .session import (
     VoiceSessionEnded,
     VoiceSetup,
 )
+from .settings import TerminalSettings
 from .states import VoiceState
 
 if TYPE_CHECKING:
@@ -80,72 +65,6 @@ class TerminalHost(Protocol):
 
     @property
     def meters(self) -> Mapping[str, UsageMeter]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TerminalSettings:
-    """What a terminal's subentry says, with the defaults filled in."""
-
-    assistant_id: str
-    backend: AudioBackend
-    idle_timeout: float
-    half_duplex: bool
-    noise_reduction: NoiseReduction | None
-    """How far the user is from the microphone, for OpenAI's filter (None: no filter)."""
-    echo_cancellation: bool = True
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any]) -> TerminalSettings:
-        noise = options.get(CONF_NOISE_REDUCTION, DEFAULT_NOISE_REDUCTION)
-        return cls(
-            assistant_id=options[CONF_ASSISTANT],
-            backend=cls.backend_of(options),
-            # A terminal saved when the form allowed up to 600 s gets the longest that keeps
-            # one conversation id (MAX_IDLE_TIMEOUT).
-            idle_timeout=min(
-                float(options.get(CONF_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT)), MAX_IDLE_TIMEOUT
-            ),
-            half_duplex=bool(options.get(CONF_HALF_DUPLEX, False)),
-            echo_cancellation=bool(options.get(CONF_ECHO_CANCELLATION, True)),
-            noise_reduction=noise if noise in ("near_field", "far_field") else None,
-        )
-
-    @staticmethod
-    def applies_live(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-        """Whether a running terminal can take `after` in place of `before`: what it builds
-        once (its sound's backend, its kit) is the same, and every other setting is one each
-        session reads as it starts (from_options)."""
-        return _built_from(before) == _built_from(after)
-
-    @staticmethod
-    def backend_of(options: Mapping[str, Any]) -> AudioBackend:
-        """Where the terminal's sound is, by the backend chosen (PulseAudio unless ALSA)."""
-        if options.get(CONF_AUDIO_BACKEND) == BACKEND_ALSA:
-            return AlsaBackend(
-                capture=options.get(CONF_ALSA_CAPTURE) or "default",
-                playback=options.get(CONF_ALSA_PLAYBACK) or "default",
-            )
-        return PulseAudioBackend(
-            server=options.get(CONF_PULSE_SERVER) or None,
-            source=options.get(CONF_PULSE_SOURCE) or None,
-            sink=options.get(CONF_PULSE_SINK) or None,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _NoBoard:
-    """Kit settings that make no board (the terminal reports why): equal when the problem is."""
-
-    problem: str
-
-
-def _built_from(options: Mapping[str, Any]) -> tuple[AudioBackend, KitSettings | _NoBoard | None]:
-    """What a terminal builds once from its settings: its sound's backend and its kit."""
-    try:
-        kit: KitSettings | _NoBoard | None = KitSettings.from_options(options)
-    except BoardError as err:
-        kit = _NoBoard(str(err))
-    return TerminalSettings.backend_of(options), kit
 
 
 @dataclass(frozen=True, slots=True)
