@@ -104,6 +104,15 @@ def test_detector_fires_after_speech_and_at_the_streams_end(spoken: bytes) -> No
     assert abs(at_end - len(silence(300) + pattern()) // 32) <= TIMESTAMP_SLACK_MS
 
 
+def test_detector_fires_again(spoken: bytes) -> None:
+    """Each pattern in a stream is a detection (HA closes the stream at the first one)."""
+    once = wake_audio(spoken)
+    assert once.wake_end_ms is not None
+    found = detect(WakeAudio(once.pcm + once.pcm, None))
+    assert len(found) == 2
+    assert abs(found[1] - (once.ms + once.wake_end_ms)) <= TIMESTAMP_SLACK_MS
+
+
 @pytest.mark.parametrize(
     "what",
     ["speech", "silence", "one tone", "the first tone alone", "wrong order", "tones too short"],
@@ -139,8 +148,13 @@ async def test_server_speaks_wyoming(wake_server: WakeServer, spoken: bytes) -> 
         [program] = Info.from_event(reply).wake
         assert [model.name for model in program.models] == [WAKE_WORD]
 
-        for audio, expected in ((wake_audio(spoken), Detection), (WakeAudio(spoken, None), None)):
-            await client.write_event(Detect(names=[WAKE_WORD]).event())
+        streams = (
+            (wake_audio(spoken), [WAKE_WORD], Detection),
+            (WakeAudio(spoken, None), [WAKE_WORD], None),
+            (wake_audio(spoken), ["another_word"], None),  # not asked for: not reported
+        )
+        for audio, names, expected in streams:
+            await client.write_event(Detect(names=names).event())
             await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
             for chunk, timestamp in audio.chunks():
                 await client.write_event(
@@ -159,9 +173,10 @@ async def test_server_speaks_wyoming(wake_server: WakeServer, spoken: bytes) -> 
             else:
                 assert NotDetected.is_type(event.type), event
 
-    first, second = wake_server.sessions
+    first, second, third = wake_server.sessions
     assert (first.stopped, len(first.detections), first.not_detected) == (True, 1, False)
     assert (second.stopped, second.detections, second.not_detected) == (True, [], True)
+    assert (third.names, third.detections, third.not_detected) == (["another_word"], [], True)
     assert first.chunks == len(wake_audio(spoken).chunks())
     assert abs(second.audio_ms - len(spoken) / 32) < 1
 
@@ -267,12 +282,15 @@ async def test_home_assistant_detects_the_wake_word(
     assert (result.wake_word_id, result.wake_word_phrase) == (WAKE_WORD, WAKE_PHRASE)
     assert result.timestamp is not None
     assert abs(result.timestamp - audio.wake_end_ms) <= TIMESTAMP_SLACK_MS
-    # HA took one chunk more than it sent, and hands it back: the feature must keep it.
-    assert result.queued_audio is not None
-    [(queued, queued_at)] = result.queued_audio
-    assert queued_at == stream.taken[-1]
-    assert queued_at > result.timestamp
-    assert queued == {t: c for c, t in audio.chunks()}[queued_at]
+    # HA took one chunk more than it sent. It hands it back as queued_audio if that read was
+    # still pending when the detection came; if both were done in the same turn of its loop,
+    # queued_audio is None and that chunk is lost (HA's race): the feature must keep the one
+    # and live with the other.
+    if result.queued_audio is not None:
+        [(queued, queued_at)] = result.queued_audio
+        assert queued_at == stream.taken[-1]
+        assert queued_at > result.timestamp
+        assert queued == {t: c for c, t in audio.chunks()}[queued_at]
     [session] = wake_server.sessions
     assert session.chunks == len(stream.taken) - 1
     assert session.names == ([WAKE_WORD] if wake_word_id else None)
