@@ -12,6 +12,10 @@ What HA does when the service goes away, as these tests show it (2026.10 and 202
 - once the service is back on the same port, the next stream is detected again: each stream
   opens its own connection, so no reload is needed (the coordinator logs its recovery at its
   next poll).
+
+Not tested here, for it takes 8 s of HA's own sleeps (4 tries of Describe, 2 s apart): an entry
+set up while the service is down is left in SETUP_RETRY with no wake_word entity, and is loaded
+by HA's own retry once the service is back (no error logged).
 """
 
 from __future__ import annotations
