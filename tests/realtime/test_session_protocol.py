@@ -266,10 +266,30 @@ async def test_a_close_begun_while_starting_is_not_overwritten(
         SessionConfig(model="gpt-realtime", output_modality="text", turn_detection=server_vad())
     )
     session.subscribe(lambda e: states.append(e.data) if e.kind == "state" else None)
+    # "Right behind": both read before start() resumes, as when they come in one packet. Sent
+    # one after the other, they may still come in two (a loaded machine), and start() would
+    # have resumed in between: so session.created is held and handed on with the error.
+    deliver = session._transport._on_message
+    held: list[str] = []
+    holds = 0
+
+    def together(message: str) -> None:
+        nonlocal holds
+        if '"session.created"' in message and not held:
+            held.append(message)
+            holds += 1
+            return
+        for earlier in held:
+            deliver(earlier)
+        held.clear()
+        deliver(message)
+
+    session._transport._on_message = together
 
     with pytest.raises(RealtimeSessionClosed, match="60 minutes"):
         await asyncio.wait_for(session.start(), 10)
     await asyncio.wait_for(session.wait_closed(), 10)
 
+    assert holds == 1
     assert states == [SessionState.CLOSING, SessionState.CLOSED]
     assert session.close_reason is CloseReason.EXPIRED
