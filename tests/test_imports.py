@@ -53,9 +53,12 @@ def _imports(module: str, path: Path, known: Mapping[str, Path]) -> Iterator[str
             base = here
             for _ in range(node.level - 1 if node.level else 0):
                 base = base.rpartition(".")[0]
-            source = node.module or "" if not node.level else base
-            if node.level and node.module:
+            if not node.level:
+                source = node.module or ""
+            elif node.module:
                 source = f"{base}.{node.module}"
+            else:
+                source = base
             # `from a import b`: b is a module of its own, or a name of a.
             targets = [
                 f"{source}.{alias.name}" if f"{source}.{alias.name}" in known else source

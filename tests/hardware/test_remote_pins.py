@@ -22,11 +22,22 @@ def pigpiod(socket_enabled: None) -> Generator[FakePigpiod]:
         yield daemon
 
 
+_BEFORE: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def threads_before() -> None:
+    """pigpio's threads left by an earlier test are not this test's."""
+    _BEFORE.clear()
+    _BEFORE.update(threading.enumerate())
+
+
 def _pigpio_threads() -> list[threading.Thread]:
     return [
         t
         for t in threading.enumerate()
-        if t.name == "pigpiod connect" or isinstance(t, pigpio._callback_thread)
+        if (t.name == "pigpiod connect" or isinstance(t, pigpio._callback_thread))
+        and t not in _BEFORE
     ]
 
 
@@ -99,4 +110,19 @@ def test_a_reply_too_late_loses_the_kit_instead_of_answering_the_next_command(
     finally:
         opened.sever()
         opened.close()
+    assert _settled(lambda: _pigpio_threads() == []), _pigpio_threads()
+
+
+def test_a_close_that_meets_a_lost_pigpiod_still_stops_the_notify_thread(
+    pigpiod: FakePigpiod, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lost before anyone noticed (no check, no sever): gpiozero's close fails on the pins'
+    resets and never reaches pigpio's stop(); its notify thread would wait for ever."""
+    monkeypatch.setattr(pins, "COMMAND_TIMEOUT", 0.3)
+    opened = open_pins(RemotePins("127.0.0.1", pigpiod.port), timeout=1.0)
+    assert len(_pigpio_threads()) == 1  # the notify thread
+    pigpiod.hang()
+    with pytest.raises(TimeoutError):
+        opened.factory._connection.get_current_tick()
+    opened.close()
     assert _settled(lambda: _pigpio_threads() == []), _pigpio_threads()

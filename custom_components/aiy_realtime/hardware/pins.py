@@ -12,7 +12,9 @@ connect bounded by `timeout`): call it off the event loop.
 - `RemotePins(host, port)`: gpiozero's `PiGPIOFactory(host=…, port=…)` (the `pigpio` package,
   imported only here), owned by the kit and closed with it. The daemon is probed first with a
   bounded connect and one bounded command: pigpio's own connect has no timeout and prints its
-  failures to stdout. A factory pigpio finishes after the open gave up is closed, not leaked.
+  failures to stdout. A factory pigpio finishes after the open gave up is closed, not leaked
+  (one it never finishes, a daemon stalling after the probe, holds its thread: pigpio's
+  connect has no timeout).
 
 A remote factory is watched once open (`OpenedPins.check()`): pigpio notices nothing itself. A
 pigpiod that goes away leaves its notify thread spinning on a closed socket and its commands
@@ -32,6 +34,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from typing import Any, Final, Literal
 import warnings
 
@@ -181,6 +184,7 @@ class OpenedPins:
         if factory is None or not self.owned:
             return
         connection = _pigpio_connection(factory)
+        notify = getattr(connection, "_notify", None)
         try:
             # The factory is dropped only once closed: a check() meanwhile still finds it.
             factory.close()
@@ -192,6 +196,14 @@ class OpenedPins:
             )
         finally:
             self.factory = None
+            # pigpio's stop() asks the daemon to end the notify stream and leaves its thread
+            # waiting for that: a daemon that no longer answers (a Pi without power) would
+            # keep it waiting for ever, so its socket is cut. (When the pins' resets fail,
+            # gpiozero never even gets to stop().)
+            if notify is not None and notify.is_alive():
+                notify.go = False
+                with contextlib.suppress(OSError, AttributeError):
+                    notify.sl.s.shutdown(socket.SHUT_RDWR)
             if connection is not None and connection.sl.s is not None:
                 connection.sl.s.close()  # the close above may not have reached it
                 connection.sl.s = None
@@ -323,8 +335,9 @@ def _probe(location: RemotePins, timeout: float) -> None:
     accepts and never answers, fails here, fast and clearly, before pigpio's unbounded connect."""
     where = f"{location.host}:{location.port}"
     try:
+        deadline = time.monotonic() + timeout
         with socket.create_connection((location.host, location.port), timeout=timeout) as probe:
-            answered = _asks_tick(probe)
+            answered = _asks_tick(probe, deadline)
     except socket.gaierror as err:
         raise GpioUnavailable(
             "remote_unknown_host",
@@ -358,13 +371,15 @@ _TICK_COMMAND: Final = struct.pack("<IIII", 16, 0, 0, 0)
 """pigpio's TICK (command 16), the cheapest there is: answered with 16 bytes."""
 
 
-def _asks_tick(probe: socket.socket) -> bool:
-    """Whether the daemon answers one command before the probe's timeout (False if it stays
-    silent or hangs up mid-answer)."""
-    probe.sendall(_TICK_COMMAND)
+def _asks_tick(probe: socket.socket, deadline: float) -> bool:
+    """Whether the daemon answers one command by `deadline` (the whole probe's: a daemon
+    trickling bytes cannot stretch it), False if it stays silent or hangs up mid-answer."""
     answer = b""
     try:
+        probe.settimeout(max(deadline - time.monotonic(), 0.001))
+        probe.sendall(_TICK_COMMAND)
         while len(answer) < len(_TICK_COMMAND):
+            probe.settimeout(max(deadline - time.monotonic(), 0.001))
             chunk = probe.recv(len(_TICK_COMMAND) - len(answer))
             if not chunk:
                 return False

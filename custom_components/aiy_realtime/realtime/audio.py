@@ -639,10 +639,11 @@ class AudioPump(Ending):
             _LOGGER.debug("audio output failed", exc_info=True)
             self._end("failed", f"audio output failed: {type(err).__name__}: {err}")
 
-    async def played_out(self) -> None:
+    async def played_out(self) -> bool:
         """Return once the audio queued now has gone to the sink (which plays what it holds
         before it closes): the server's `output_audio_buffer.stopped` says it sent the last of
-        the answer, which may still wait here, and an end at that moment would cut it off."""
+        the answer, which may still wait here, and an end at that moment would cut it off.
+        False when some of it never went (flushed, or the speaker ended first)."""
         target = self.bytes_written + self._queued_bytes
         ended = self.ended
         while not ended.done() and self.bytes_written < target and self._queue:
@@ -650,6 +651,7 @@ class AudioPump(Ending):
             wrote = asyncio.ensure_future(self._wrote.wait())
             await asyncio.wait((wrote, ended), return_when=asyncio.FIRST_COMPLETED)
             wrote.cancel()
+        return self.bytes_written >= target
 
     def _on_sink_ended(self, ended: asyncio.Future[AudioEnd]) -> None:
         if ended.result().failed:

@@ -34,11 +34,15 @@ class Playback:
     def __init__(self) -> None:
         self._spans: OrderedDict[str, _Span] = OrderedDict()
         self.chars_per_second = DEFAULT_CHARS_PER_SECOND
+        self._a_start = asyncio.Event()
+        """Set (and replaced) each time a response's audio starts."""
 
     def started(self, response_id: str, now: float | None = None) -> None:
         self._spans[response_id] = _Span(time.monotonic() if now is None else now)
         while len(self._spans) > _KEPT:
             self._spans.popitem(last=False)
+        started, self._a_start = self._a_start, asyncio.Event()
+        started.set()
 
     def ended(self, response_id: str, *, whole: bool, now: float | None = None) -> None:
         span = self._spans.get(response_id)
@@ -72,10 +76,10 @@ class Playback:
             return None
         return (span.ended if span.ended is not None else time.monotonic()) - span.started
 
-    def playing(self, response_id: str) -> bool:
-        """Whether the response's audio started and has neither stopped nor been cleared."""
-        span = self._spans.get(response_id)
-        return span is not None and span.ended is None
+    async def began(self, response_id: str) -> None:
+        """Until the response's audio has started (at once if it has; it may have ended)."""
+        while response_id not in self._spans:
+            await self._a_start.wait()
 
     def cut_off(self, response_id: str) -> bool:
         """Whether the response's audio started and was cleared before its end (a barge-in,

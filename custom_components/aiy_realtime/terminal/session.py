@@ -369,28 +369,30 @@ class VoiceSession:
         return Said.PLAYED if result.status == "completed" and heard else Said.CUT_OFF
 
     async def _played_out(self, responses: Sequence[ResponseResult], text: str) -> bool:
-        """Whether the responses' audio played to its end. Generated in full is not heard in
-        full: the audio plays on after response.done, for about as long as the text takes to
-        say; waited for with room to spare, then cut off (a stuck player would hold the
-        terminal for ever)."""
+        """Whether the responses' audio played to its end, on the server's word and through
+        the terminal's own speaker. Generated in full is not heard in full: the audio plays on
+        after response.done, for about as long as the text takes to say; waited for with room
+        to spare, then cut off (a stuck player would hold the terminal for ever)."""
         session = self._session
         if session is None:
             return False
         playback = session.playback
+        ids = [response.response_id for response in responses]
         within = AUDIO_END_WAIT + 2 * len(text) / playback.chars_per_second
+        played_here = True
         try:
             async with asyncio.timeout(within):
-                for response in responses:
-                    await playback.finished(response.response_id, within)
+                # Its audio may start just after response.done: none at all is not heard.
+                for response_id in ids:
+                    await playback.began(response_id)
+                    await playback.finished(response_id, within)
                 if (pump := session.audio_pump) is not None:
-                    await pump.played_out()
+                    played_here = await pump.played_out()
         except TimeoutError:
-            pass
-        if any(playback.playing(response.response_id) for response in responses):
             _LOGGER.warning("Saying %r took over %.0f s: cut off", text, within)
             self._stop_talking()
             return False
-        return not any(playback.cut_off(response.response_id) for response in responses)
+        return played_here and not any(playback.cut_off(response_id) for response_id in ids)
 
     def _stop_talking(self) -> None:
         if (session := self._session) is not None:
