@@ -43,8 +43,9 @@ AUDIO_END_WAIT = 30.0
 """Seconds a goodbye may take to play; an announcement gets this much more than its text takes
 to say (at the voice's speech rate, twice over)."""
 RESPONSE_WAIT = 30.0
-"""Seconds the model may take to generate an announcement in full (`response.done`); its audio
-may play on after that."""
+"""Seconds the model may take to generate an announcement in full (`response.done`), beyond
+what its text takes to say (the server may pace its audio as it plays); the audio may play on
+after that."""
 IDLE_GRACE = 5.0
 """How much longer than the server's own idle timeout the client waits, listening, before it
 ends the session itself (semantic VAD has no idle timeout of its own)."""
@@ -355,14 +356,17 @@ class VoiceSession:
         when the session cannot take it (it is ending)."""
         if not self.accepting:
             return Said.NOT_TAKEN
+        session = self._session
+        speaking = len(text) / session.playback.chars_per_second if session is not None else 0.0
+        within = RESPONSE_WAIT + speaking
         try:
             turn = self.speak(say_exactly(text))
-            async with asyncio.timeout(RESPONSE_WAIT):
+            async with asyncio.timeout(within):
                 result = await turn.result()
         except RealtimeError:
             return Said.NOT_TAKEN
         except TimeoutError:
-            _LOGGER.warning("The model did not finish saying %r within %g s", text, RESPONSE_WAIT)
+            _LOGGER.warning("The model did not finish saying %r within %.0f s", text, within)
             self._stop_talking()
             return Said.CUT_OFF
         heard = await self._played_out(result.responses, text)
