@@ -24,9 +24,23 @@ import wave
 
 SERVER_COMMANDS = ("pulseaudio", "pactl", "pacat", "parec")
 """What the server and its helpers run (Debian: pulseaudio, pulseaudio-utils)."""
-TOOLS = {command: shutil.which(command) for command in SERVER_COMMANDS}
-"""Each by its full path, found before the suite takes them off PATH (tests/conftest.py): the
-integration must work without them, as in Home Assistant's official image."""
+STAND_INS_MARK = "aiy-audio-stand-ins"
+"""A file in the directory of the suite's stand-ins for audio commands (tests/conftest.py)."""
+
+
+def _real_path() -> str:
+    """PATH without the suite's stand-ins: a process started with them on PATH (a worker of
+    pytest-xdist, a child of the suite) still finds the real tools."""
+    return os.pathsep.join(
+        entry
+        for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if not (Path(entry) / STAND_INS_MARK).exists()
+    )
+
+
+TOOLS = {command: shutil.which(command, path=_real_path()) for command in SERVER_COMMANDS}
+"""Each by its full path, whatever the suite put on PATH (tests/conftest.py): the integration
+must work without them, as in Home Assistant's official image."""
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 RATE = 48000

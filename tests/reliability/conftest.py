@@ -1,15 +1,14 @@
-"""The reliability suite's harness: a distinctive API key looked for everywhere, and the table.
+"""The reliability suite's harness: a distinctive API key looked for everywhere.
 
 The table of cases (how often each ran, how each run ended) is printed at the end of any run that
-collected one; `AIY_RELIABILITY_REPORT=1` also writes it to docs/reliability.md.
+collected one, by tests/conftest.py (the one conftest a pytest-xdist controller loads);
+`AIY_RELIABILITY_REPORT=1` also writes it to docs/reliability.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,27 +18,9 @@ from homeassistant.const import EVENT_STATE_CHANGED, MATCH_ALL
 from homeassistant.core import Event, HomeAssistant, callback
 
 from tests.peer import LocalRealtimePeer
-from tests.reliability.keyscan import KEY, KeyScan
-from tests.reliability.tally import TALLY
+from tests.reliability.keyscan import KEY, SCAN, KeyScan
 
-REPORT = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
-COMMAND = "AIY_RELIABILITY_REPORT=1 .venv/bin/python -m pytest -q tests/reliability"
 DEBUG_LOGGERS = ("custom_components.aiy_realtime", "aiortc", "aioice", "openai", "httpx")
-
-SCAN = KeyScan()
-"""One scan over the whole suite."""
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not TALLY.cases:
-        return
-    if not SCAN.found:  # where it was found, the test that found it failed
-        TALLY.looked.update(SCAN.seen)
-    terminalreporter.section("reliability: faults and bad input, counted")
-    terminalreporter.write_line(TALLY.table())
-    if os.environ.get("AIY_RELIABILITY_REPORT") == "1":
-        TALLY.write(REPORT, COMMAND)
-        terminalreporter.write_line(f"written to {REPORT}")
 
 
 @pytest.fixture

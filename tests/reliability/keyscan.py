@@ -49,3 +49,7 @@ class KeyScan(logging.Handler):
 
     def diagnostics(self, data: Any) -> None:
         self.look("diagnostics", _text(data))
+
+
+SCAN = KeyScan()
+"""One scan over the whole run (per process: a pytest-xdist worker hands its count on)."""

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.reliability.keyscan import KeyScan
+
 
 @dataclass
 class Tally:
@@ -19,6 +21,22 @@ class Tally:
             self.cases[case] = Counter()
             self.order.append(case)
         self.cases[case][outcome] += times
+
+    def to_data(self) -> dict[str, object]:
+        """As plain data: a pytest-xdist worker hands it to the controller."""
+        return {
+            "order": list(self.order),
+            "cases": {case: dict(outcomes) for case, outcomes in self.cases.items()},
+            "looked": dict(self.looked),
+        }
+
+    def add(self, data: dict[str, object]) -> None:
+        """Another process's tally (`to_data`), counted in."""
+        cases: dict[str, dict[str, int]] = data["cases"]  # type: ignore[assignment]
+        for case in data["order"]:  # type: ignore[attr-defined]
+            for outcome, times in cases[case].items():
+                self.count(case, outcome, times)
+        self.looked.update(data["looked"])  # type: ignore[arg-type]
 
     def table(self) -> str:
         lines = ["| case | runs | outcomes |", "|---|---|---|"]
@@ -46,3 +64,11 @@ class Tally:
 
 
 TALLY = Tally()
+
+
+def count_the_scan(scan: KeyScan) -> None:
+    """What the key scan looked through, into the tally (where the key was found, the test
+    that found it failed, and nothing is counted)."""
+    if not scan.found:
+        TALLY.looked.update(scan.seen)
+    scan.seen.clear()
