@@ -271,13 +271,7 @@ class VoiceTerminal:
         if not files:
             return
         async with self._starting:
-            if self.session is not None:
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="terminal_busy",
-                    translation_placeholders={"terminal": self.subentry.title},
-                )
-            self._refuse_when_closed()
+            self._refuse_unless_free()
             self.on_state(VoiceState.SPEAKING)
             try:
                 for each in files:
@@ -291,13 +285,7 @@ class VoiceTerminal:
         Whatever fails, the terminal is free again afterwards.
         """
         async with self._starting:
-            if self.session is not None:
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="terminal_busy",
-                    translation_placeholders={"terminal": self.subentry.title},
-                )
-            self._refuse_when_closed()
+            self._refuse_unless_free()
             # Watched all along: looked at again here only if it was broken.
             if self.audio_problem is not None and not await self.async_check_audio():
                 self._refuse_when_closed()
@@ -327,6 +315,16 @@ class VoiceTerminal:
             self.hass, self._watch(session), f"aiy_realtime terminal {self.terminal_id}"
         )
         return session
+
+    def _refuse_unless_free(self) -> None:
+        """One thing at a time on the speaker: a session or a sound file; none once closed."""
+        if self.session is not None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="terminal_busy",
+                translation_placeholders={"terminal": self.subentry.title},
+            )
+        self._refuse_when_closed()
 
     def _refuse_when_closed(self, cause: BaseException | None = None) -> None:
         """A terminal that closes (its entry unloads, HA stops) opens no call from then on."""
