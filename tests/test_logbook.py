@@ -44,12 +44,18 @@ async def mock_recorder_before_hass(
 @pytest.fixture(autouse=True)
 def quiet_sql() -> Generator[None]:
     """The harness logs at DEBUG, which makes SQLAlchemy echo every statement the recorder's
-    thread runs, printed past the test's capture: only its warnings here."""
-    engine = logging.getLogger("sqlalchemy.engine")
-    level = engine.level
-    engine.setLevel(logging.WARNING)
+    thread runs, and the recorder's pool each connection, printed past the test's capture: only
+    their warnings here."""
+    loggers = [
+        logging.getLogger(name)
+        for name in ("sqlalchemy.engine", "homeassistant.components.recorder.pool")
+    ]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(logging.WARNING)
     yield
-    engine.setLevel(level)
+    for each, level in zip(loggers, levels, strict=True):
+        each.setLevel(level)
 
 
 def test_every_end_reason_has_its_words_in_the_logbook_and_on_the_sensor() -> None:
