@@ -399,6 +399,7 @@ class VoiceSession:
         return played_here and not any(playback.cut_off(response_id) for response_id in ids)
 
     def _stop_talking(self) -> None:
+        """Stop the model mid-word (its response and the audio it sent), if it still listens."""
         if (session := self._session) is not None:
             with contextlib.suppress(RealtimeError):
                 session.interrupt()
@@ -431,8 +432,7 @@ class VoiceSession:
             if graceful and session.alive:
                 await self._say_goodbye(GOODBYE, reason)
             else:
-                with contextlib.suppress(RealtimeError):
-                    session.interrupt()
+                self._stop_talking()
                 await session.close(reason)
         await asyncio.shield(self.ended)
 
@@ -597,8 +597,7 @@ class VoiceSession:
         if session is None or session.state in GONE:
             return
         self._ending = True
-        with contextlib.suppress(RealtimeError):
-            session.interrupt()
+        self._stop_talking()
         self._setup.hass.async_create_background_task(
             session.close(reason), f"aiy_realtime voice close {self.conversation_id}"
         )
